@@ -1,0 +1,59 @@
+"""xRM core: entities declared as JSON Schema, stored as real tables, one record service."""
+
+from xrm_core.errors import (
+    BrokenReference,
+    BulkError,
+    ConfirmationRequired,
+    DefinitionError,
+    DeleteRestricted,
+    DuplicateRecord,
+    Problem,
+    QueryError,
+    RecordNotFound,
+    RecordValidationError,
+    UnknownEntity,
+    VersionConflict,
+    XRMError,
+)
+from xrm_core.metadata.definition import EntityDefinition, FieldDefinition, Kind, OnDelete
+from xrm_core.metadata.plan import Plan, Safety, Step
+from xrm_core.records.filters import And, Condition, Not, Or, where
+from xrm_core.records.service import BulkResult, DeleteReport, Page, RecordService, RowResult
+from xrm_core.xrm import XRM
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "XRM",
+    "And",
+    "BrokenReference",
+    "BulkError",
+    "BulkResult",
+    "Condition",
+    "ConfirmationRequired",
+    "DefinitionError",
+    "DeleteReport",
+    "DeleteRestricted",
+    "DuplicateRecord",
+    "EntityDefinition",
+    "FieldDefinition",
+    "Kind",
+    "Not",
+    "OnDelete",
+    "Or",
+    "Page",
+    "Plan",
+    "Problem",
+    "QueryError",
+    "RecordNotFound",
+    "RecordService",
+    "RecordValidationError",
+    "RowResult",
+    "Safety",
+    "Step",
+    "UnknownEntity",
+    "VersionConflict",
+    "XRMError",
+    "__version__",
+    "where",
+]

@@ -1,0 +1,131 @@
+"""One hierarchy of errors for the whole core.
+
+Every error has a stable ``code`` (interfaces map it to HTTP problem details,
+GraphQL errors and CLI exit codes), a plain message, and, where the input was
+at fault, a list of :class:`Problem` entries that point into that input with a
+JSON pointer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input, located by a JSON pointer (RFC 6901)."""
+
+    pointer: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.pointer or '/'}: {self.message}"
+
+
+def pointer(*parts: str | int) -> str:
+    """Build a JSON pointer from path parts, escaping ``~`` and ``/``."""
+    escaped = (str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+    return "".join("/" + p for p in escaped)
+
+
+class XRMError(Exception):
+    """Base of every error the core raises on purpose."""
+
+    code = "xrm_error"
+
+    def __init__(
+        self,
+        message: str,
+        problems: Iterable[Problem] = (),
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.message = message
+        self.problems = tuple(problems)
+        self.details = dict(details or {})
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        if not self.problems:
+            return self.message
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        return f"{self.message}\n{lines}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form, shared by every interface."""
+        return {
+            "code": self.code,
+            "message": self.message,
+            "problems": [{"pointer": p.pointer, "message": p.message} for p in self.problems],
+            **({"details": dict(self.details)} if self.details else {}),
+        }
+
+
+class DefinitionError(XRMError):
+    """An entity definition is invalid; ``problems`` lists every fault."""
+
+    code = "invalid_definition"
+
+
+class UnknownEntity(XRMError):
+    """No entity of that name is defined."""
+
+    code = "unknown_entity"
+
+
+class ConfirmationRequired(XRMError):
+    """A plan loses data or breaks callers and was not confirmed."""
+
+    code = "confirmation_required"
+
+
+class RecordValidationError(XRMError):
+    """A record does not satisfy its entity definition."""
+
+    code = "invalid_record"
+
+
+class QueryError(XRMError):
+    """A filter, sort, field selection or aggregate is not valid for the entity."""
+
+    code = "invalid_query"
+
+
+class RecordNotFound(XRMError):
+    """No record with that id exists."""
+
+    code = "record_not_found"
+
+
+class VersionConflict(XRMError):
+    """The record changed since the caller read it (optimistic concurrency)."""
+
+    code = "version_conflict"
+
+
+class DuplicateRecord(XRMError):
+    """A unique field or alternate key already holds that value."""
+
+    code = "duplicate_record"
+
+
+class BrokenReference(XRMError):
+    """A lookup points at a record that does not exist."""
+
+    code = "broken_reference"
+
+
+class DeleteRestricted(XRMError):
+    """A delete is blocked by a relationship whose delete behaviour is restrict."""
+
+    code = "delete_restricted"
+
+
+class BulkError(XRMError):
+    """An all-or-nothing bulk operation failed; nothing was written.
+
+    ``problems`` point at the failing rows (``/3/email``).
+    """
+
+    code = "bulk_failed"

@@ -1,0 +1,1 @@
+"""Metadata: entity definitions, their checking, plans of change, and the service."""

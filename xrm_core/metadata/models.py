@@ -1,0 +1,227 @@
+"""Record validators compiled from definitions with pydantic (once per definition).
+
+Each entity gets two validators: one for a whole new record (required fields
+must be there) and one for a partial change (any subset of fields). Both
+return plain dicts of Python values ready for the database, and report every
+failing field with its JSON pointer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, NotRequired, Required
+
+from typing_extensions import TypedDict
+
+import pydantic
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic_core import to_jsonable_python
+
+from xrm_core.errors import Problem, pointer
+from xrm_core.metadata.definition import TEXT_KINDS, EntityDefinition, FieldDefinition, Kind
+
+_BIGINT = 2**63
+_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+_PHONE = r"^\+?[0-9][0-9 ().\-/]{1,31}$"
+_URL = r"^[a-zA-Z][a-zA-Z0-9+.\-]*://\S+$"
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    # A datetime without a zone is taken as UTC; every stored datetime is UTC.
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+def _number_bounds(field: FieldDefinition) -> dict[str, Any]:
+    bounds: dict[str, Any] = {}
+    if field.minimum is not None:
+        bounds["ge"] = field.minimum
+    if field.maximum is not None:
+        bounds["le"] = field.maximum
+    return bounds
+
+
+def value_type(field: FieldDefinition) -> Any:
+    """The pydantic type of one field's (non-null) value."""
+    kind = field.kind
+    if kind in TEXT_KINDS - {Kind.CHOICE}:
+        pattern = field.pattern or {Kind.EMAIL: _EMAIL, Kind.PHONE: _PHONE, Kind.URL: _URL}.get(
+            kind
+        )
+        constraints = StringConstraints(
+            max_length=field.max_length, min_length=field.min_length, pattern=pattern
+        )
+        return Annotated[str, constraints]
+    if kind is Kind.CHOICE:
+        return Literal[field.choices]
+    if kind is Kind.MULTI_CHOICE:
+        return Annotated[list[Literal[field.choices]], AfterValidator(_no_repeats)]  # type: ignore[valid-type]
+    if kind is Kind.INTEGER:
+        bounds = {"ge": -_BIGINT, "le": _BIGINT - 1} | _number_bounds(field)
+        return Annotated[int, Field(**bounds)]
+    if kind in (Kind.DECIMAL, Kind.MONEY):
+        return Annotated[
+            decimal.Decimal,
+            Field(
+                max_digits=field.precision,
+                decimal_places=field.scale,
+                allow_inf_nan=False,
+                **_number_bounds(field),
+            ),
+            AfterValidator(_quantizer(field.scale)),
+        ]
+    if kind is Kind.BOOLEAN:
+        return bool
+    if kind is Kind.DATE:
+        return dt.date
+    if kind is Kind.DATETIME:
+        return Annotated[dt.datetime, AfterValidator(_utc)]
+    if kind is Kind.JSON:
+        return pydantic.JsonValue
+    if kind is Kind.LOOKUP:
+        return uuid.UUID
+    return _polymorphic_type(field.targets)
+
+
+def _quantizer(scale: int | None) -> Any:
+    """Give decimals the field's scale, so a value reads back as it was written."""
+    if scale is None:
+        return lambda value: value
+    exponent = decimal.Decimal(1).scaleb(-scale)
+    return lambda value: value.quantize(exponent)
+
+
+def _no_repeats(values: list[str]) -> list[str]:
+    if len(set(values)) != len(values):
+        raise ValueError("values must not repeat")
+    return values
+
+
+def _polymorphic_type(targets: tuple[str, ...]) -> Any:
+    reference = TypedDict(  # type: ignore[misc]  # built at run time from metadata
+        "Reference", {"entity": Literal[targets], "id": uuid.UUID}
+    )
+    reference.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
+    return reference
+
+
+def field_type(field: FieldDefinition, *, nullable: bool) -> Any:
+    """The pydantic type of a field, admitting None when ``nullable``."""
+    base = value_type(field)
+    return base | None if nullable else base
+
+
+@dataclass(frozen=True)
+class RecordValidator:
+    """Compiled validators for one definition version."""
+
+    create: TypeAdapter[dict[str, Any]]
+    patch: TypeAdapter[dict[str, Any]]
+    defaults: Mapping[str, Any]
+
+    def validate_create(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate a new record (defaults filled in); raise :class:`InvalidRecord`."""
+        merged = {**self.defaults, **data} if self.defaults else data
+        return _run(self.create, merged)
+
+    def validate_patch(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate a partial change; raise :class:`InvalidRecord`."""
+        return _run(self.patch, data)
+
+
+class InvalidRecord(ValueError):
+    """Raised by :class:`RecordValidator`; the record service turns it into an XRMError."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(map(str, problems)))
+        self.problems = problems
+
+
+def _run(adapter: TypeAdapter[dict[str, Any]], data: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        return adapter.validate_python(data)
+    except pydantic.ValidationError as exc:
+        raise InvalidRecord(problems_from(exc)) from None
+
+
+def problems_from(exc: pydantic.ValidationError, prefix: tuple[str | int, ...] = ()) -> list[Problem]:
+    """Turn pydantic's errors into problems with JSON pointers and plain messages."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and "[" in p))
+        message = {
+            "missing": "is required",
+            "extra_forbidden": "is not a field of this entity",
+        }.get(error["type"], error["msg"])
+        problems.append(Problem(pointer(*prefix, *loc), message))
+    return problems
+
+
+def compile_validator(definition: EntityDefinition) -> RecordValidator:
+    """Compile the validators of one definition."""
+    fields = definition.fields
+    create = {
+        f.name: (
+            Required[field_type(f, nullable=False)]
+            if f.required
+            else NotRequired[field_type(f, nullable=True)]
+        )
+        for f in fields
+    }
+    create["id"] = NotRequired[uuid.UUID]
+    patch = {f.name: NotRequired[field_type(f, nullable=not f.required)] for f in fields}
+    return RecordValidator(
+        create=_adapter(f"{definition.name}_create", create),
+        patch=_adapter(f"{definition.name}_patch", patch),
+        defaults={f.name: f.default for f in fields if f.has_default},
+    )
+
+
+def _adapter(name: str, fields: dict[str, Any]) -> TypeAdapter[dict[str, Any]]:
+    shape = TypedDict(name, fields)  # type: ignore[operator]  # built at run time from metadata
+    shape.__pydantic_config__ = ConfigDict(extra="forbid")
+    return TypeAdapter(shape)
+
+
+def link_validator(attributes: tuple[FieldDefinition, ...]) -> RecordValidator:
+    """Validators for the attributes of a many-to-many link."""
+    fields = {
+        f.name: (
+            Required[field_type(f, nullable=False)]
+            if f.required
+            else NotRequired[field_type(f, nullable=True)]
+        )
+        for f in attributes
+    }
+    return RecordValidator(
+        create=_adapter("link_create", fields),
+        patch=_adapter("link_patch", {k: NotRequired[v] for k, v in fields.items()}),
+        defaults={f.name: f.default for f in attributes if f.has_default},
+    )
+
+
+def convert_value(value: Any, old: FieldDefinition, new: FieldDefinition) -> tuple[bool, Any]:
+    """Convert a stored value to a new kind: ``(True, value)`` or ``(False, None)`` if lost."""
+    if value is None:
+        return True, None
+    plain = to_jsonable_python(value)
+    if new.kind in TEXT_KINDS and not isinstance(plain, str):
+        plain = str(plain).lower() if isinstance(plain, bool) else str(plain)
+    elif new.kind is Kind.MULTI_CHOICE and not isinstance(plain, list):
+        plain = [plain]
+    elif old.kind is Kind.MULTI_CHOICE and isinstance(plain, list):
+        if len(plain) != 1:
+            return False, None
+        plain = plain[0]
+    try:
+        converted = TypeAdapter(field_type(new, nullable=True)).validate_python(plain)
+    except pydantic.ValidationError:
+        return False, None
+    if new.kind is Kind.INTEGER and isinstance(value, decimal.Decimal) and value != converted:
+        return False, None
+    return True, converted

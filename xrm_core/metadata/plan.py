@@ -1,0 +1,398 @@
+"""Plans: what changing the definitions will do, each step classified before anything runs.
+
+:func:`diff` compares the definitions in force with the wanted ones and lists
+the steps. Steps are *safe* (nothing breaks, nothing is lost), *breaking*
+(callers or existing records may no longer fit, but no data is lost) or
+*destructive* (data is dropped or converted with loss; needs confirmation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+import dataclasses
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from xrm_core.errors import DefinitionError, Problem, pointer
+from xrm_core.metadata.definition import EntityDefinition, FieldDefinition, Kind
+
+_TEXTUAL = frozenset({Kind.STRING, Kind.TEXT, Kind.EMAIL, Kind.PHONE, Kind.URL, Kind.CHOICE})
+_NUMERIC = frozenset({Kind.INTEGER, Kind.DECIMAL, Kind.MONEY})
+
+#: Kind changes that can never lose or reject a value.
+SAFE_CONVERSIONS: frozenset[tuple[Kind, Kind]] = frozenset(
+    {(a, b) for a in _TEXTUAL for b in (Kind.STRING, Kind.TEXT)}
+    | {(a, b) for a in _NUMERIC for b in (Kind.STRING, Kind.TEXT)}
+    | {(Kind.INTEGER, Kind.DECIMAL), (Kind.INTEGER, Kind.MONEY)}
+    | {(Kind.DATE, Kind.DATETIME), (Kind.CHOICE, Kind.MULTI_CHOICE)}
+    | {(a, Kind.JSON) for a in Kind if a not in (Kind.LOOKUP, Kind.POLYMORPHIC_LOOKUP)}
+)
+
+#: Kinds whose values cannot be converted to or from anything else.
+_UNCONVERTIBLE = frozenset({Kind.LOOKUP, Kind.POLYMORPHIC_LOOKUP})
+
+
+class Safety(IntEnum):
+    """How risky a step is; a plan is as risky as its riskiest step."""
+
+    SAFE = 0
+    BREAKING = 1
+    DESTRUCTIVE = 2
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class Step:
+    """One change. ``action`` is one of the names in :data:`ACTIONS`."""
+
+    action: str
+    entity: str
+    safety: Safety
+    description: str
+    field: str | None = None
+    details: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form."""
+        return {
+            "action": self.action,
+            "entity": self.entity,
+            "field": self.field,
+            "safety": str(self.safety),
+            "description": self.description,
+            "details": dict(self.details),
+        }
+
+
+ACTIONS = (
+    "create_entity",
+    "drop_entity",
+    "change_entity",
+    "add_field",
+    "remove_field",
+    "rename_field",
+    "change_field",
+    "convert_field",
+    "add_index",
+    "drop_index",
+    "add_relationship",
+    "remove_relationship",
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """An ordered list of steps; ``applied`` says whether it has been carried out."""
+
+    steps: tuple[Step, ...] = ()
+    applied: bool = False
+    exports: tuple[str, ...] = ()
+
+    @property
+    def safety(self) -> Safety:
+        """The riskiest step's class (safe for an empty plan)."""
+        return max((s.safety for s in self.steps), default=Safety.SAFE)
+
+    @property
+    def is_empty(self) -> bool:
+        """True when nothing would change."""
+        return not self.steps
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form."""
+        return {
+            "safety": str(self.safety),
+            "applied": self.applied,
+            "steps": [s.to_dict() for s in self.steps],
+            "exports": list(self.exports),
+        }
+
+    def __str__(self) -> str:
+        if not self.steps:
+            return "nothing to change"
+        return "\n".join(f"[{s.safety}] {s.description}" for s in self.steps)
+
+
+def diff(
+    current: Mapping[str, EntityDefinition],
+    wanted: Iterable[EntityDefinition],
+    renames: Mapping[str, Mapping[str, str]] | None = None,
+) -> list[Step]:
+    """Steps turning ``current`` into ``wanted`` (entities not named are untouched).
+
+    ``renames`` maps an entity name to ``{old_field: new_field}``.
+    """
+    steps: list[Step] = []
+    for new in wanted:
+        old = current.get(new.name)
+        if old is None:
+            steps.append(
+                Step("create_entity", new.name, Safety.SAFE, f"create entity {new.name!r}")
+            )
+            continue
+        steps.extend(_diff_entity(old, new, (renames or {}).get(new.name, {})))
+    return steps
+
+
+def drop_steps(definition: EntityDefinition) -> list[Step]:
+    """The single step that drops an entity and its data."""
+    return [
+        Step(
+            "drop_entity",
+            definition.name,
+            Safety.DESTRUCTIVE,
+            f"drop entity {definition.name!r} and all its records",
+        )
+    ]
+
+
+def _diff_entity(
+    old: EntityDefinition, new: EntityDefinition, renames: Mapping[str, str]
+) -> list[Step]:
+    if old.ownership != new.ownership:
+        raise DefinitionError(
+            f"cannot change the ownership of entity {old.name!r}",
+            [Problem(pointer("x-xrm", "ownership"), "ownership cannot change once defined")],
+        )
+    _check_renames(old, new, renames)
+    steps: list[Step] = []
+    if _entity_labels(old) != _entity_labels(new):
+        steps.append(
+            Step("change_entity", new.name, Safety.SAFE, f"change labels of {new.name!r}")
+        )
+    steps.extend(_field_steps(old, new, renames))
+    steps.extend(_index_steps(old, new, renames))
+    steps.extend(_relationship_steps(old, new))
+    return steps
+
+
+def _entity_labels(d: EntityDefinition) -> tuple[Any, ...]:
+    return (d.label, d.plural, d.schema.get("description"))
+
+
+def _check_renames(old: EntityDefinition, new: EntityDefinition, renames: Mapping[str, str]) -> None:
+    problems = []
+    for src, dst in renames.items():
+        if not old.has_field(src):
+            problems.append(Problem(pointer("renames", src), f"no field {src!r} to rename"))
+        elif not new.has_field(dst):
+            problems.append(Problem(pointer("renames", src), f"new name {dst!r} is not defined"))
+        elif new.has_field(src):
+            problems.append(Problem(pointer("renames", src), f"{src!r} is still defined"))
+    if problems:
+        raise DefinitionError(f"bad renames for entity {old.name!r}", problems)
+
+
+def _field_steps(
+    old: EntityDefinition, new: EntityDefinition, renames: Mapping[str, str]
+) -> list[Step]:
+    steps: list[Step] = []
+    renamed_to = dict(renames)
+    for f in old.fields:
+        if f.name in renamed_to:
+            dst = renamed_to[f.name]
+            steps.append(
+                Step(
+                    "rename_field",
+                    new.name,
+                    Safety.BREAKING,
+                    f"rename field {new.name}.{f.name} to {dst!r} (values kept)",
+                    field=dst,
+                    details={"from": f.name},
+                )
+            )
+        elif not new.has_field(f.name):
+            steps.append(
+                Step(
+                    "remove_field",
+                    new.name,
+                    Safety.DESTRUCTIVE,
+                    f"remove field {new.name}.{f.name} and its values",
+                    field=f.name,
+                )
+            )
+    old_names = {renamed_to.get(f.name, f.name): f for f in old.fields}
+    for f in new.fields:
+        before = old_names.get(f.name)
+        if before is None:
+            safety = Safety.BREAKING if f.required else Safety.SAFE
+            steps.append(
+                Step("add_field", new.name, safety, f"add field {new.name}.{f.name}", field=f.name)
+            )
+        else:
+            steps.extend(_change_steps(new.name, before, f))
+    return steps
+
+
+def _change_steps(entity: str, old: FieldDefinition, new: FieldDefinition) -> list[Step]:
+    where = f"{entity}.{new.name}"
+    if old.kind != new.kind or _storage(old) != _storage(new):
+        if old.kind in _UNCONVERTIBLE or new.kind in _UNCONVERTIBLE:
+            raise DefinitionError(
+                f"cannot change field {where} from {old.kind} to {new.kind}",
+                [
+                    Problem(
+                        pointer("properties", new.name),
+                        "lookups cannot change kind; add a new field and remove this one",
+                    )
+                ],
+            )
+        safe = (old.kind, new.kind) in SAFE_CONVERSIONS and _storage(old)[1:] <= _storage(new)[1:]
+        return [
+            Step(
+                "convert_field",
+                entity,
+                Safety.BREAKING if safe else Safety.DESTRUCTIVE,
+                f"convert field {where} from {_describe(old)} to {_describe(new)}"
+                + ("" if safe else " (values that cannot be converted are dropped)"),
+                field=new.name,
+                details={"from_kind": old.kind.value, "to_kind": new.kind.value},
+            )
+        ]
+    if old.target != new.target or old.targets != new.targets:
+        raise DefinitionError(
+            f"cannot change the target of lookup {where}",
+            [Problem(pointer("properties", new.name, "x-xrm"), "add a new lookup instead")],
+        )
+    if old == new:
+        return []
+    return [
+        Step(
+            "change_field",
+            entity,
+            _rule_safety(old, new),
+            f"change field {where}: {', '.join(_changed_rules(old, new))}",
+            field=new.name,
+        )
+    ]
+
+
+def _storage(f: FieldDefinition) -> tuple[Kind, int, int]:
+    return (f.kind, f.precision or 0, f.scale or 0)
+
+
+def _describe(f: FieldDefinition) -> str:
+    if f.kind in (Kind.DECIMAL, Kind.MONEY):
+        return f"{f.kind}({f.precision},{f.scale})"
+    return str(f.kind)
+
+
+_RULES = (
+    "required",
+    "unique",
+    "indexed",
+    "max_length",
+    "min_length",
+    "pattern",
+    "minimum",
+    "maximum",
+    "choices",
+    "default",
+    "label",
+    "on_delete",
+)
+
+
+def _changed_rules(old: FieldDefinition, new: FieldDefinition) -> list[str]:
+    changed = [r for r in _RULES if getattr(old, r) != getattr(new, r)]
+    return changed or ["description"]
+
+
+def _rule_safety(old: FieldDefinition, new: FieldDefinition) -> Safety:
+    """Tightening a rule may leave existing records invalid; loosening is safe."""
+    tighter = (
+        (new.required and not old.required)
+        or (new.unique and not old.unique)
+        or _lower(new.max_length, old.max_length)
+        or _higher(new.min_length, old.min_length)
+        or (new.pattern is not None and new.pattern != old.pattern)
+        or _higher(new.minimum, old.minimum)
+        or _lower(new.maximum, old.maximum)
+        or bool(set(old.choices) - set(new.choices))
+    )
+    return Safety.BREAKING if tighter else Safety.SAFE
+
+
+def _lower(new: float | None, old: float | None) -> bool:
+    return new is not None and (old is None or new < old)
+
+
+def _higher(new: float | None, old: float | None) -> bool:
+    return new is not None and (old is None or new > old)
+
+
+def _index_steps(
+    old: EntityDefinition, new: EntityDefinition, renames: Mapping[str, str]
+) -> list[Step]:
+    def keyed(d: EntityDefinition, names: Mapping[str, str]) -> dict[str, Any]:
+        return {
+            i.name: (tuple(names.get(f, f) for f in i.fields), i.unique) for i in d.all_indexes()
+        }
+
+    before = keyed(old, renames)
+    after = keyed(new, {})
+    # A renamed field's index is recreated under its new name.
+    renamed = {f"uq_{a}": f"uq_{b}" for a, b in renames.items()} | {
+        f"ix_{a}": f"ix_{b}" for a, b in renames.items()
+    }
+    steps = []
+    for name, (fields, unique) in before.items():
+        if after.get(name) != (fields, unique) or name in renamed:
+            steps.append(
+                Step(
+                    "drop_index",
+                    new.name,
+                    Safety.BREAKING if unique else Safety.SAFE,
+                    f"drop {'unique ' if unique else ''}index {name} on {new.name}",
+                    details={"index": name},
+                )
+            )
+    for name, (fields, unique) in after.items():
+        if before.get(name) != (fields, unique) or name in renamed.values():
+            steps.append(
+                Step(
+                    "add_index",
+                    new.name,
+                    Safety.BREAKING if unique else Safety.SAFE,
+                    f"add {'unique ' if unique else ''}index {name} on {new.name}"
+                    f"({', '.join(fields)})",
+                    details={"index": name},
+                )
+            )
+    return steps
+
+
+def _relationship_steps(old: EntityDefinition, new: EntityDefinition) -> list[Step]:
+    before = {r.name: r for r in old.relationships}
+    after = {r.name: r for r in new.relationships}
+    steps = []
+    for name in before.keys() - after.keys():
+        steps.append(
+            Step(
+                "remove_relationship",
+                new.name,
+                Safety.DESTRUCTIVE,
+                f"remove relationship {new.name}.{name} and its links",
+                field=name,
+            )
+        )
+    for name in after.keys() - before.keys():
+        steps.append(
+            Step(
+                "add_relationship",
+                new.name,
+                Safety.SAFE,
+                f"add relationship {new.name}.{name} to {after[name].target!r}",
+                field=name,
+            )
+        )
+    for name in before.keys() & after.keys():
+        if before[name] != after[name]:
+            raise DefinitionError(
+                f"cannot change relationship {new.name}.{name} in place",
+                [Problem(pointer("x-xrm", "relationships"), "remove it and add a new one")],
+            )
+    return steps

@@ -1,0 +1,401 @@
+"""The metadata service: define, evolve and drop entities, plan first.
+
+Definitions are data: each lives as a row of ``xrm_entity`` (with an owner and
+a version) and every change adds a row to ``xrm_entity_history``. A change is
+first computed as a :class:`~xrm_core.metadata.plan.Plan`; applying it runs the
+DDL, converts or exports values and records the new definitions in one
+transaction, so a failure leaves the database as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic_core import to_jsonable_python
+from sqlalchemy.engine import Connection
+
+from xrm_core.errors import ConfirmationRequired, DefinitionError, Problem, UnknownEntity, pointer
+from xrm_core.ids import new_id
+from xrm_core.metadata import plan as planning
+from xrm_core.metadata.definition import EntityDefinition, normalize, parse
+from xrm_core.metadata.models import RecordValidator, compile_validator, convert_value
+from xrm_core.metadata.plan import Plan, Safety, Step
+from xrm_core.metadata.validation import check
+from xrm_core.storage.database import Database
+from xrm_core.storage.ddl import Catalog, SchemaChanger
+from xrm_core.storage.tables import core_metadata, entity_history_table, entity_table, state_table
+
+Schema = Mapping[str, Any]
+Renames = Mapping[str, Mapping[str, str]]
+
+CUSTOM = "custom"
+"""Owner of what an administrator defines (as opposed to a plugin's name)."""
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One recorded change of one entity's definition."""
+
+    entity: str
+    version: int
+    owner: str
+    definition: Mapping[str, Any] | None
+    plan: Mapping[str, Any]
+    changed_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class _Registered:
+    definition: EntityDefinition
+    version: int
+    owner: str
+
+
+class MetadataService:
+    """Entity definitions: read, planned, applied; the only path that changes them."""
+
+    def __init__(self, db: Database, export_dir: Path) -> None:
+        self.db = db
+        self.export_dir = export_dir
+        self._entities: dict[str, _Registered] = {}
+        self._catalog: Catalog | None = None
+        self._validators: dict[str, RecordValidator] = {}
+        self._listeners: list[Callable[[], None]] = []
+        self.version = 0
+        self._prepare()
+
+    # -- reading ---------------------------------------------------------
+
+    def get(self, name: str) -> EntityDefinition:
+        """The definition of ``name``; raises :class:`UnknownEntity`."""
+        try:
+            return self._entities[name].definition
+        except KeyError:
+            raise UnknownEntity(f"no entity called {name!r}") from None
+
+    def owner(self, name: str) -> str:
+        """Who owns ``name``: a plugin's name or ``custom``."""
+        self.get(name)
+        return self._entities[name].owner
+
+    def entity_version(self, name: str) -> int:
+        """How many times ``name`` has been defined or changed."""
+        self.get(name)
+        return self._entities[name].version
+
+    def list(self) -> list[EntityDefinition]:
+        """Every defined entity, by name."""
+        return [self._entities[n].definition for n in sorted(self._entities)]
+
+    def exists(self, name: str) -> bool:
+        """True when an entity called ``name`` is defined."""
+        return name in self._entities
+
+    def history(self, name: str) -> list[HistoryEntry]:
+        """Every change of ``name``'s definition, oldest first (kept after a drop)."""
+        t = entity_history_table
+        with self.db.transaction(write=False) as conn:
+            rows = conn.execute(
+                sa.select(t).where(t.c.entity == name).order_by(t.c.version)
+            ).mappings()
+            return [
+                HistoryEntry(
+                    r["entity"], r["version"], r["owner"], r["definition"], r["plan"],
+                    r["changed_at"],
+                )
+                for r in rows
+            ]
+
+    @property
+    def catalog(self) -> Catalog:
+        """SQLAlchemy tables of the definitions in force."""
+        if self._catalog is None:
+            defs = {n: e.definition for n, e in self._entities.items()}
+            self._catalog = Catalog(defs, self.db.dialect)
+        return self._catalog
+
+    def validator(self, name: str) -> RecordValidator:
+        """The compiled record validator of ``name``'s current definition."""
+        found = self._validators.get(name)
+        if found is None:
+            found = self._validators[name] = compile_validator(self.get(name))
+        return found
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after every applied change (caches keyed on metadata)."""
+        self._listeners.append(listener)
+
+    # -- changing --------------------------------------------------------
+
+    def plan(self, schemas: Schema | Sequence[Schema], *, renames: Renames | None = None) -> Plan:
+        """What :meth:`define` would do, without doing it (a dry run)."""
+        wanted = self._check(_as_list(schemas))
+        with self.db.transaction(write=False) as conn:
+            steps = self._measure(conn, planning.diff(self._current(), wanted, renames), wanted)
+        return Plan(tuple(steps))
+
+    def define(
+        self,
+        schemas: Schema | Sequence[Schema],
+        *,
+        renames: Renames | None = None,
+        confirm: bool = False,
+        owner: str = CUSTOM,
+    ) -> Plan:
+        """Create or change entities to match ``schemas``; return the applied plan.
+
+        Raises :class:`DefinitionError` listing every problem, and
+        :class:`ConfirmationRequired` when the plan is destructive and
+        ``confirm`` is false. Values a change drops are exported first.
+        """
+        wanted = self._check(_as_list(schemas))
+        with self.db.ddl_transaction() as conn:
+            steps = self._measure(conn, planning.diff(self._current(), wanted, renames), wanted)
+            plan = Plan(tuple(steps))
+            self._require_confirmation(plan, confirm)
+            if plan.is_empty:
+                return plan
+            new = {**self._current(), **{d.name: d for d in wanted}}
+            exports = self._apply(conn, plan, new, owner)
+        self._changed()
+        return replace(plan, applied=True, exports=tuple(exports))
+
+    def plan_drop(self, name: str) -> Plan:
+        """What :meth:`drop` would do (a dry run)."""
+        definition = self.get(name)
+        self._check_not_referenced(name)
+        return Plan(tuple(planning.drop_steps(definition)))
+
+    def drop(self, name: str, *, confirm: bool = False) -> Plan:
+        """Drop an entity and its records (exported first); needs ``confirm``."""
+        plan = self.plan_drop(name)
+        self._require_confirmation(plan, confirm)
+        with self.db.ddl_transaction() as conn:
+            new = {n: e.definition for n, e in self._entities.items() if n != name}
+            exports = self._apply(conn, plan, new, self._entities[name].owner)
+        self._changed()
+        return replace(plan, applied=True, exports=tuple(exports))
+
+    # -- internals -------------------------------------------------------
+
+    def _prepare(self) -> None:
+        with self.db.transaction() as conn:
+            core_metadata.create_all(conn, checkfirst=True)
+        self._load()
+
+    def _load(self) -> None:
+        with self.db.transaction(write=False) as conn:
+            rows = conn.execute(sa.select(entity_table)).mappings().all()
+            version = conn.execute(
+                sa.select(state_table.c.value).where(state_table.c.key == "metadata_version")
+            ).scalar()
+        self._entities = {
+            r["name"]: _Registered(parse(r["definition"]), r["version"], r["owner"]) for r in rows
+        }
+        self.version = version or 0
+        self._catalog = None
+        self._validators = {}
+
+    def _changed(self) -> None:
+        self._load()
+        for listener in self._listeners:
+            listener()
+
+    def _current(self) -> dict[str, EntityDefinition]:
+        return {n: e.definition for n, e in self._entities.items()}
+
+    def _check(self, schemas: list[Schema]) -> list[EntityDefinition]:
+        names = [s.get("x-xrm", {}).get("name") for s in schemas if isinstance(s, Mapping)]
+        known = {*self._entities, *(n for n in names if isinstance(n, str))}
+        problems: list[Problem] = []
+        for i, schema in enumerate(schemas):
+            prefix = pointer(i) if len(schemas) > 1 else ""
+            problems.extend(
+                Problem(prefix + p.pointer, p.message) for p in check(schema, known)
+            )
+        duplicates = {n for n in names if names.count(n) > 1}
+        problems.extend(Problem("", f"entity {n!r} is defined twice") for n in duplicates)
+        if problems:
+            raise DefinitionError("the entity definition is not valid", problems)
+        return [parse(normalize(s)) for s in schemas]
+
+    def _check_not_referenced(self, name: str) -> None:
+        problems = []
+        for other in self.list():
+            if other.name == name:
+                continue
+            for f in other.fields:
+                if f.refers_to(name):
+                    problems.append(Problem(pointer(other.name, f.name), "refers to it"))
+            for r in other.relationships:
+                if r.target == name:
+                    problems.append(Problem(pointer(other.name, r.name), "links to it"))
+        if problems:
+            raise DefinitionError(
+                f"entity {name!r} is still referred to; remove those fields first", problems
+            )
+
+    @staticmethod
+    def _require_confirmation(plan: Plan, confirm: bool) -> None:
+        if plan.safety is Safety.DESTRUCTIVE and not confirm:
+            destructive = [s for s in plan.steps if s.safety is Safety.DESTRUCTIVE]
+            raise ConfirmationRequired(
+                "this change drops data; confirm it to go ahead (dropped values are exported)",
+                [Problem(pointer(s.entity, s.field or ""), s.description) for s in destructive],
+                {"plan": plan.to_dict()},
+            )
+
+    def _measure(
+        self, conn: Connection, steps: list[Step], wanted: Iterable[EntityDefinition]
+    ) -> list[Step]:
+        """Look at the data: a conversion that would lose nothing is not destructive."""
+        by_name = {d.name: d for d in wanted}
+        measured = []
+        for step in steps:
+            if step.action == "convert_field" and step.field is not None:
+                lost = len(self._conversion(conn, step, by_name[step.entity])[1])
+                safety = Safety.DESTRUCTIVE if lost else max(Safety.BREAKING, step.safety)
+                if step.safety is Safety.SAFE:
+                    safety = Safety.SAFE
+                details = {**step.details, "values_lost": lost}
+                step = replace(step, safety=safety, details=details)
+            measured.append(step)
+        return measured
+
+    def _conversion(
+        self, conn: Connection, step: Step, wanted: EntityDefinition
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Converted values and lost values (``{"id", "value"}`` rows) of a field."""
+        assert step.field is not None  # noqa: S101 -- convert steps always name a field
+        old = self.get(step.entity).field(step.field)
+        new = wanted.field(step.field)
+        column = self.catalog.table(step.entity).c[old.name]
+        id_col = self.catalog.table(step.entity).c.id
+        kept: list[dict[str, Any]] = []
+        lost: list[dict[str, Any]] = []
+        for row in conn.execute(sa.select(id_col, column).where(column.is_not(None))):
+            ok, value = convert_value(row[1], old, new)
+            kept.append({"_id": row[0], "_value": value})
+            if not ok:
+                lost.append({"id": row[0], "value": row[1]})
+        return kept, lost
+
+    def _apply(
+        self, conn: Connection, plan: Plan, new: Mapping[str, EntityDefinition], owner: str
+    ) -> list[str]:
+        old_catalog = self.catalog
+        new_catalog = Catalog(new, self.db.dialect)
+        exports = self._export_losses(conn, plan, new)
+        conversions = {
+            s.field: self._conversion(conn, s, new[s.entity])[0]
+            for s in plan.steps
+            if s.action == "convert_field"
+        }
+        SchemaChanger(conn, old_catalog, new_catalog).apply(list(plan.steps))
+        for step in plan.steps:
+            if step.action == "convert_field" and conversions.get(step.field):
+                table = new_catalog.table(step.entity)
+                conn.execute(
+                    table.update()
+                    .where(table.c.id == sa.bindparam("_id"))
+                    .values({str(step.field): sa.bindparam("_value")}),
+                    conversions[step.field],
+                )
+        self._record(conn, plan, new, owner)
+        return exports
+
+    def _export_losses(
+        self, conn: Connection, plan: Plan, new: Mapping[str, EntityDefinition]
+    ) -> list[str]:
+        exports = []
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+        for step in plan.steps:
+            rows: list[dict[str, Any]] = []
+            if step.action == "convert_field":
+                rows = self._conversion(conn, step, new[step.entity])[1]
+            elif step.action == "remove_field" and step.field is not None:
+                rows = self._field_values(conn, step.entity, step.field)
+            elif step.action == "drop_entity":
+                table = self.catalog.table(step.entity)
+                rows = [dict(r) for r in conn.execute(sa.select(table)).mappings()]
+            elif step.action == "remove_relationship" and step.field is not None:
+                link = self.catalog.link_tables[step.entity, step.field]
+                rows = [dict(r) for r in conn.execute(sa.select(link)).mappings()]
+            if rows:
+                name = f"{stamp}-{step.entity}-{step.field or 'all'}-{step.action}.jsonl"
+                exports.append(str(_write_jsonl(self.export_dir / name, rows)))
+        return exports
+
+    def _field_values(self, conn: Connection, entity: str, field: str) -> list[dict[str, Any]]:
+        table = self.catalog.table(entity)
+        columns = [table.c[c] for c in self.get(entity).field(field).columns]
+        query = sa.select(table.c.id, *columns).where(sa.or_(*(c.is_not(None) for c in columns)))
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+    def _record(
+        self, conn: Connection, plan: Plan, new: Mapping[str, EntityDefinition], owner: str
+    ) -> None:
+        now = dt.datetime.now(dt.UTC)
+        touched = dict.fromkeys(s.entity for s in plan.steps)
+        for name in touched:
+            before = self._entities.get(name)
+            version = (before.version if before else self._last_version(conn, name)) + 1
+            definition = new.get(name)
+            doc = dict(definition.schema) if definition else None
+            if definition is None:
+                conn.execute(entity_table.delete().where(entity_table.c.name == name))
+            elif before is None:
+                conn.execute(
+                    entity_table.insert().values(
+                        name=name, owner=owner, version=version, definition=doc, updated_at=now
+                    )
+                )
+            else:
+                conn.execute(
+                    entity_table.update()
+                    .where(entity_table.c.name == name)
+                    .values(version=version, definition=doc, updated_at=now)
+                )
+            steps = [s.to_dict() for s in plan.steps if s.entity == name]
+            conn.execute(
+                entity_history_table.insert().values(
+                    id=new_id(), entity=name, version=version, owner=owner, definition=doc,
+                    plan={"steps": steps}, changed_at=now,
+                )
+            )
+        self._bump_version(conn)
+
+    @staticmethod
+    def _last_version(conn: Connection, name: str) -> int:
+        t = entity_history_table
+        found = conn.execute(sa.select(sa.func.max(t.c.version)).where(t.c.entity == name))
+        return found.scalar() or 0
+
+    @staticmethod
+    def _bump_version(conn: Connection) -> None:
+        t = state_table
+        updated = conn.execute(
+            t.update().where(t.c.key == "metadata_version").values(value=t.c.value + 1)
+        )
+        if updated.rowcount == 0:
+            conn.execute(t.insert().values(key="metadata_version", value=1))
+
+
+def _as_list(schemas: Schema | Sequence[Schema]) -> list[Schema]:
+    if isinstance(schemas, Mapping):
+        return [schemas]
+    return list(schemas)
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as out:
+        for row in rows:
+            out.write(json.dumps(to_jsonable_python(row), sort_keys=True) + "\n")
+    return path

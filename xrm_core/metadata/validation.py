@@ -1,0 +1,265 @@
+"""Checking entity definitions: the meta-schema first, then what it cannot express.
+
+Every problem is collected (never just the first) and located with a JSON
+pointer into the document the author wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Collection, Iterator, Mapping
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import ValidationError as SchemaError
+
+from xrm_core.errors import Problem, pointer
+from xrm_core.metadata.definition import (
+    NUMBER_KINDS,
+    SYSTEM_COLUMNS,
+    TEXT_KINDS,
+    Kind,
+    infer_kind,
+)
+
+_KIND_TYPES = {
+    Kind.INTEGER: "integer",
+    Kind.DECIMAL: "number",
+    Kind.MONEY: "number",
+    Kind.BOOLEAN: "boolean",
+    Kind.MULTI_CHOICE: "array",
+    Kind.POLYMORPHIC_LOOKUP: "object",
+}
+_UNINDEXABLE = frozenset({Kind.JSON, Kind.MULTI_CHOICE, Kind.POLYMORPHIC_LOOKUP, Kind.TEXT})
+
+
+def meta_schema_path() -> Path:
+    """Where ``entity.schema.json`` lives (the repository's ``schemas/`` folder)."""
+    bundled = resources.files("xrm_core").joinpath("schemas/entity.schema.json")
+    if bundled.is_file():
+        return Path(str(bundled))
+    return Path(__file__).resolve().parents[2] / "schemas" / "entity.schema.json"
+
+
+@cache
+def _validator() -> jsonschema.Draft202012Validator:
+    schema = json.loads(meta_schema_path().read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+def check(doc: Any, known_entities: Collection[str]) -> list[Problem]:
+    """Every problem with one definition; empty when it is valid.
+
+    ``known_entities`` are the entities lookups may point at (already defined,
+    or defined together with this one).
+    """
+    if not isinstance(doc, Mapping):
+        return [Problem("", "an entity definition must be a JSON object")]
+    problems = [_plain(e) for e in _validator().iter_errors(doc)]
+    problems.extend(_check_semantics(doc, known_entities))
+    unique = list(dict.fromkeys(problems))
+    return sorted(unique, key=lambda p: p.pointer)
+
+
+def _plain(error: SchemaError) -> Problem:
+    """Rephrase a meta-schema error for a person, pointing at the culprit."""
+    path = [str(p) for p in error.absolute_path]
+    where = pointer(*path)
+    value = error.instance
+    if error.validator == "additionalProperties":
+        extra = sorted(set(value) - set(error.schema.get("properties", {})))
+        return Problem(pointer(*path, extra[0]) if extra else where, f"unknown key {extra}")
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return Problem(where, f"missing required key '{missing}'")
+    if error.validator == "enum" and path[-1:] == ["kind"]:
+        return Problem(where, f"unknown kind {value!r}; the kinds are: {', '.join(Kind)}")
+    if error.validator == "pattern" and isinstance(value, str):
+        name_path = pointer(*path, value) if error.relative_schema_path[0] == "propertyNames" else where
+        return Problem(
+            name_path,
+            f"bad name {value!r}: use lower snake_case, starting with a letter (a-z, 0-9, _)",
+        )
+    if error.validator == "not" and isinstance(value, str):
+        return Problem(where, f"bad name {value!r}: names starting with 'xrm_' are reserved")
+    if error.validator == "maxLength" and isinstance(value, str):
+        return Problem(where, f"name {value!r} is too long (at most {error.validator_value})")
+    return Problem(where, error.message)
+
+
+def _check_semantics(doc: Mapping[str, Any], known: Collection[str]) -> Iterator[Problem]:
+    xrm = doc.get("x-xrm")
+    props = doc.get("properties")
+    if not isinstance(xrm, Mapping) or not isinstance(props, Mapping):
+        return
+    known = {*known, xrm.get("name")}
+    kinds: dict[str, Kind] = {}
+    for name, prop in props.items():
+        if isinstance(prop, Mapping):
+            kind = yield from _check_field(name, prop, ("properties", name), known)
+            if kind is not None:
+                kinds[name] = kind
+    yield from _check_columns(kinds, xrm)
+    for i, name in enumerate(doc.get("required") or []):
+        if name not in props:
+            yield Problem(pointer("required", i), f"required field {name!r} is not defined")
+    for key in ("alternate_keys", "indexes"):
+        for i, index in enumerate(xrm.get(key) or []):
+            yield from _check_index(index, kinds, ("x-xrm", key, i))
+    yield from _check_relationships(xrm, kinds, known)
+
+
+def _check_columns(kinds: Mapping[str, Kind], xrm: Mapping[str, Any]) -> Iterator[Problem]:
+    taken = {*kinds}
+    for name, kind in kinds.items():
+        where = pointer("properties", name)
+        if name in SYSTEM_COLUMNS:
+            yield Problem(where, f"field {name!r} clashes with the system column of that name")
+        if kind is Kind.POLYMORPHIC_LOOKUP:
+            for column in (f"{name}_entity", f"{name}_id"):
+                if column in taken or column in SYSTEM_COLUMNS:
+                    yield Problem(where, f"field {name!r} needs column {column!r}, already used")
+    names = [r.get("name") for r in xrm.get("relationships") or [] if isinstance(r, Mapping)]
+    for i, rel in enumerate(names):
+        if rel in taken or names.index(rel) != i:
+            yield Problem(
+                pointer("x-xrm", "relationships", i, "name"),
+                f"relationship name {rel!r} is already used by a field or relationship",
+            )
+
+
+def _check_field(
+    name: str, prop: Mapping[str, Any], path: tuple[str | int, ...], known: Collection[str]
+) -> Iterator[Problem]:
+    """Yield the field's problems; return its kind (or None when it has none)."""
+    where = pointer(*path)
+    kind = infer_kind(prop)
+    xrm = prop.get("x-xrm") or {}
+    if kind is None:
+        if "kind" not in xrm:
+            yield Problem(where, f"cannot tell the kind of field {name!r}: add x-xrm.kind")
+        return None
+    declared = prop.get("type")
+    if declared is not None and _KIND_TYPES.get(kind, "string") != declared and kind != Kind.JSON:
+        yield Problem(pointer(*path, "type"), f"type {declared!r} does not fit kind {kind.value!r}")
+    yield from _check_reference(kind, xrm, path, known)
+    yield from _check_constraints(kind, prop, xrm, path)
+    if "default" in prop:
+        yield from _check_default(prop, path)
+    return kind
+
+
+def _check_reference(
+    kind: Kind, xrm: Mapping[str, Any], path: tuple[str | int, ...], known: Collection[str]
+) -> Iterator[Problem]:
+    at = lambda *p: pointer(*path, "x-xrm", *p)  # noqa: E731 -- a local shorthand reads best
+    if kind is Kind.LOOKUP:
+        target = xrm.get("target")
+        if target is None:
+            yield Problem(at(), "a lookup needs x-xrm.target: the entity it points at")
+        elif target not in known:
+            yield Problem(at("target"), f"lookup to unknown entity {target!r}")
+    elif "target" in xrm:
+        yield Problem(at("target"), "only a lookup has a target")
+    if kind is Kind.POLYMORPHIC_LOOKUP:
+        targets = xrm.get("targets")
+        if not targets:
+            yield Problem(at(), "a polymorphic lookup needs x-xrm.targets: the entities it may point at")
+        for i, target in enumerate(targets or []):
+            if target not in known:
+                yield Problem(at("targets", i), f"lookup to unknown entity {target!r}")
+    elif "targets" in xrm:
+        yield Problem(at("targets"), "only a polymorphic lookup has targets")
+    if "on_delete" in xrm and kind not in (Kind.LOOKUP, Kind.POLYMORPHIC_LOOKUP):
+        yield Problem(at("on_delete"), "only lookups have a delete behaviour")
+
+
+def _check_constraints(
+    kind: Kind, prop: Mapping[str, Any], xrm: Mapping[str, Any], path: tuple[str | int, ...]
+) -> Iterator[Problem]:
+    def bad(key: str, why: str) -> Problem:
+        return Problem(pointer(*path, key), why)
+
+    if kind is Kind.CHOICE and "enum" not in prop:
+        yield bad("enum", "a choice field needs enum: its list of values")
+    if "enum" in prop and kind is not Kind.CHOICE:
+        yield bad("enum", f"enum goes with kind 'choice', not {kind.value!r}")
+    items = prop.get("items")
+    if kind is Kind.MULTI_CHOICE and not (isinstance(items, Mapping) and items.get("enum")):
+        yield bad("items", "a multi_choice field needs items.enum: its list of values")
+    for key in ("maxLength", "minLength", "pattern"):
+        if key in prop and kind not in TEXT_KINDS:
+            yield bad(key, f"{key} applies to text kinds, not {kind.value!r}")
+    if "pattern" in prop and isinstance(prop["pattern"], str):
+        try:
+            re.compile(prop["pattern"])
+        except re.error as exc:
+            yield bad("pattern", f"pattern is not a valid regular expression: {exc}")
+    for key in ("minimum", "maximum"):
+        if key in prop and kind not in NUMBER_KINDS:
+            yield bad(key, f"{key} applies to number kinds, not {kind.value!r}")
+    for key in ("precision", "scale"):
+        if key in xrm and kind not in (Kind.DECIMAL, Kind.MONEY):
+            yield Problem(pointer(*path, "x-xrm", key), f"{key} applies to decimal and money")
+    if isinstance(xrm.get("scale"), int) and xrm.get("scale", 0) > xrm.get("precision", 38):
+        yield Problem(pointer(*path, "x-xrm", "scale"), "scale cannot exceed precision")
+    for key in ("unique", "indexed"):
+        if xrm.get(key) and kind in _UNINDEXABLE:
+            yield Problem(pointer(*path, "x-xrm", key), f"a {kind.value} field cannot be {key}")
+
+
+def _check_default(prop: Mapping[str, Any], path: tuple[str | int, ...]) -> Iterator[Problem]:
+    schema = {k: v for k, v in prop.items() if k not in ("default", "x-xrm")}
+    try:
+        validator = jsonschema.Draft202012Validator(
+            schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+        )
+        for error in validator.iter_errors(prop["default"]):
+            yield Problem(pointer(*path, "default"), f"default is not valid: {error.message}")
+    except jsonschema.SchemaError:
+        return  # the meta-schema already reported the broken field schema
+
+
+def _check_index(
+    index: Any, kinds: Mapping[str, Kind], path: tuple[str | int, ...]
+) -> Iterator[Problem]:
+    if not isinstance(index, Mapping):
+        return
+    for i, name in enumerate(index.get("fields") or []):
+        kind = kinds.get(name)
+        if kind is None and name not in SYSTEM_COLUMNS:
+            yield Problem(pointer(*path, "fields", i), f"index on unknown field {name!r}")
+        elif kind in _UNINDEXABLE:
+            yield Problem(pointer(*path, "fields", i), f"a {kind} field cannot be indexed")
+
+
+def _check_relationships(
+    xrm: Mapping[str, Any], kinds: Mapping[str, Kind], known: Collection[str]
+) -> Iterator[Problem]:
+    for i, rel in enumerate(xrm.get("relationships") or []):
+        if not isinstance(rel, Mapping):
+            continue
+        path: tuple[str | int, ...] = ("x-xrm", "relationships", i)
+        if rel.get("target") not in known:
+            yield Problem(
+                pointer(*path, "target"), f"relationship to unknown entity {rel.get('target')!r}"
+            )
+        for name, prop in (rel.get("attributes") or {}).items():
+            if not isinstance(prop, Mapping):
+                continue
+            kind = yield from _check_field(name, prop, (*path, "attributes", name), known)
+            if kind in (Kind.LOOKUP, Kind.POLYMORPHIC_LOOKUP):
+                yield Problem(
+                    pointer(*path, "attributes", name), "link attributes cannot be lookups"
+                )
+            if name in SYSTEM_COLUMNS or name in ("source_id", "target_id"):
+                yield Problem(
+                    pointer(*path, "attributes", name), f"attribute name {name!r} is reserved"
+                )

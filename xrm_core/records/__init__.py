@@ -1,0 +1,1 @@
+"""Records: the record service, the query language and its compilation to SQL."""

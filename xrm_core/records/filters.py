@@ -1,0 +1,129 @@
+"""The filter language: a small tree of conditions, written as JSON or built in Python.
+
+JSON form (the same in REST, GraphQL variables, saved views and Python)::
+
+    {"name": {"starts_with": "Ad"}}                    # one condition
+    {"status": "open", "amount": {"ge": 100}}          # several keys: all must hold
+    {"or": [{"status": "open"}, {"account.industry": {"in": ["retail", "food"]}}]}
+    {"not": {"email": {"is_null": true}}}
+
+A bare value is ``eq``; ``null`` is ``is_null``. Paths follow lookups with dots
+(``account.industry``). Python form: :class:`Condition`, :class:`And`,
+:class:`Or`, :class:`Not`, or the helper :func:`where`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from xrm_core.errors import Problem, QueryError, pointer
+
+OPERATORS = (
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "in",
+    "not_in",
+    "contains",
+    "starts_with",
+    "is_null",
+)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``path op value``: for example ``Condition("amount", "ge", 100)``."""
+
+    path: str
+    op: str
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class And:
+    """All of ``items`` hold (true when empty)."""
+
+    items: tuple[Filter, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    """At least one of ``items`` holds (false when empty)."""
+
+    items: tuple[Filter, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    """``item`` does not hold; a record with an empty value counts as not matching."""
+
+    item: Filter
+
+
+Filter: TypeAlias = Condition | And | Or | Not
+
+
+def where(path: str, **ops: Any) -> Filter:
+    """Python shorthand: ``where("amount", ge=100, lt=500)``."""
+    return parse_filter({path: ops})
+
+
+def parse_filter(raw: Any, at: str = "") -> Filter:
+    """Parse the JSON form (or pass a tree through); raise :class:`QueryError`."""
+    if isinstance(raw, Condition | And | Or | Not):
+        return raw
+    if not isinstance(raw, Mapping):
+        raise _error(at, "a filter is a JSON object")
+    items: list[Filter] = []
+    for key, value in raw.items():
+        here = at + pointer(key)
+        if key in ("and", "or"):
+            if not isinstance(value, Sequence) or isinstance(value, str):
+                raise _error(here, f"'{key}' takes a list of filters")
+            parts = tuple(parse_filter(v, here + pointer(i)) for i, v in enumerate(value))
+            items.append(And(parts) if key == "and" else Or(parts))
+        elif key == "not":
+            items.append(Not(parse_filter(value, here)))
+        elif not isinstance(key, str) or not key:
+            raise _error(here, "a field path must be a non-empty string")
+        else:
+            items.extend(_conditions(key, value, here))
+    return items[0] if len(items) == 1 else And(tuple(items))
+
+
+def _conditions(path: str, value: Any, at: str) -> list[Filter]:
+    if not isinstance(value, Mapping):
+        return [_condition(path, "eq", value)]
+    if not value:
+        raise _error(at, "give at least one operator")
+    found = []
+    for op, operand in value.items():
+        if op not in OPERATORS:
+            raise _error(at + pointer(op), f"unknown operator {op!r}; use one of {', '.join(OPERATORS)}")
+        if op in ("in", "not_in") and (
+            not isinstance(operand, Sequence) or isinstance(operand, str | bytes)
+        ):
+            raise _error(at + pointer(op), f"'{op}' takes a list of values")
+        if op == "is_null" and not isinstance(operand, bool):
+            raise _error(at + pointer(op), "'is_null' takes true or false")
+        found.append(_condition(path, op, operand))
+    return found
+
+
+def _condition(path: str, op: str, value: Any) -> Condition:
+    if value is None and op == "eq":
+        return Condition(path, "is_null", True)
+    if value is None and op == "ne":
+        return Condition(path, "is_null", False)
+    if isinstance(value, list):
+        value = tuple(value)
+    return Condition(path, op, value)
+
+
+def _error(at: str, message: str) -> QueryError:
+    return QueryError("the filter is not valid", [Problem("/filter" + at, message)])

@@ -1,0 +1,320 @@
+"""Compiling the query language to SQLAlchemy: paths, conditions, sorting, cursors.
+
+Every identifier is looked up in metadata before it touches SQL; values travel
+as bound parameters. NULL sorts as the smallest value on both databases
+(SQLite's native order; PostgreSQL indexes are built to match).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import pydantic
+import sqlalchemy as sa
+from pydantic import TypeAdapter
+from pydantic_core import to_jsonable_python
+
+from xrm_core.errors import Problem, QueryError
+from xrm_core.metadata.definition import (
+    NUMBER_KINDS,
+    TEMPORAL_KINDS,
+    TEXT_KINDS,
+    EntityDefinition,
+    FieldDefinition,
+    Kind,
+)
+from xrm_core.metadata.models import value_type
+from xrm_core.records.filters import And, Condition, Filter, Not, Or, parse_filter
+from xrm_core.storage.ddl import Catalog
+
+#: System columns as fields: what they hold, for filtering and sorting.
+SYSTEM_FIELDS = {
+    f.name: f
+    for f in (
+        FieldDefinition("id", Kind.LOOKUP, "Id"),
+        FieldDefinition("created_at", Kind.DATETIME, "Created at"),
+        FieldDefinition("created_by", Kind.LOOKUP, "Created by"),
+        FieldDefinition("updated_at", Kind.DATETIME, "Updated at"),
+        FieldDefinition("updated_by", Kind.LOOKUP, "Updated by"),
+        FieldDefinition("owner_id", Kind.LOOKUP, "Owner"),
+        FieldDefinition("owner_type", Kind.STRING, "Owner type"),
+        FieldDefinition("business_unit_id", Kind.LOOKUP, "Business unit"),
+        FieldDefinition("version", Kind.INTEGER, "Version"),
+    )
+}
+NOT_NULL_SYSTEM = frozenset({"id", "created_at", "updated_at", "version"})
+
+_ORDERED = NUMBER_KINDS | TEMPORAL_KINDS | TEXT_KINDS | {Kind.LOOKUP}
+_ALLOWED_OPS: dict[str, frozenset[Kind]] = {
+    "eq": frozenset(Kind) - {Kind.JSON, Kind.MULTI_CHOICE, Kind.POLYMORPHIC_LOOKUP},
+    "lt": _ORDERED,
+    "contains": TEXT_KINDS | {Kind.MULTI_CHOICE},
+    "starts_with": TEXT_KINDS,
+    "is_null": frozenset(Kind),
+}
+for _op, _like in (("ne", "eq"), ("in", "eq"), ("not_in", "eq"), ("le", "lt"), ("gt", "lt"), ("ge", "lt")):
+    _ALLOWED_OPS[_op] = _ALLOWED_OPS[_like]
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A path resolved to a column: its field, SQL expression and nullability."""
+
+    path: str
+    field: FieldDefinition
+    column: sa.ColumnElement[Any]
+    nullable: bool
+
+
+class QueryBuilder:
+    """Resolves paths for one entity and collects the joins they need."""
+
+    def __init__(self, catalog: Catalog, entity: str) -> None:
+        self.catalog = catalog
+        self.definition = catalog.definitions[entity]
+        self.table = catalog.table(entity)
+        self._joins: dict[str, tuple[sa.FromClause, sa.ColumnElement[bool]]] = {}
+        self._aliases: dict[str, tuple[EntityDefinition, sa.FromClause]] = {
+            "": (self.definition, self.table)
+        }
+
+    def from_clause(self) -> sa.FromClause:
+        """The entity's table left-joined to every table a resolved path reached."""
+        clause: sa.FromClause = self.table
+        for alias, on in self._joins.values():
+            clause = clause.outerjoin(alias, on)
+        return clause
+
+    def resolve(self, path: str, at: str) -> Resolved:
+        """Resolve ``account.industry`` to a column, joining as needed."""
+        parts = path.split(".")
+        prefix = ""
+        definition, table = self._aliases[""]
+        for i, name in enumerate(parts):
+            last = i == len(parts) - 1
+            field = self._field(definition, name, path, at)
+            if field.kind is Kind.POLYMORPHIC_LOOKUP and i == len(parts) - 2:
+                return self._polymorphic_part(field, table, parts[-1], path, at, prefix)
+            if last:
+                nullable = bool(prefix) or name not in NOT_NULL_SYSTEM
+                return Resolved(path, field, table.c[field.columns[0]], nullable)
+            if field.kind is not Kind.LOOKUP or field.target is None:
+                raise _error(at, f"{name!r} in {path!r} is not a lookup, so it has no fields")
+            step = f"{prefix}.{name}" if prefix else name
+            if step not in self._aliases:
+                target = self.catalog.definitions[field.target]
+                alias = self.catalog.table(field.target).alias(f"j{len(self._aliases)}")
+                self._aliases[step] = (target, alias)
+                self._joins[step] = (alias, alias.c.id == table.c[field.name])
+            definition, table = self._aliases[step]
+            prefix = step
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _polymorphic_part(
+        self,
+        field: FieldDefinition,
+        table: sa.FromClause,
+        part: str,
+        path: str,
+        at: str,
+        prefix: str,
+    ) -> Resolved:
+        entity_col, id_col = field.columns
+        if part == "entity":
+            pseudo = FieldDefinition(field.name, Kind.CHOICE, field.label, choices=field.targets)
+            return Resolved(path, pseudo, table.c[entity_col], True)
+        if part == "id":
+            pseudo = FieldDefinition(field.name, Kind.LOOKUP, field.label)
+            return Resolved(path, pseudo, table.c[id_col], True)
+        raise _error(at, f"a polymorphic lookup has only 'entity' and 'id', not {part!r}")
+
+    @staticmethod
+    def _field(definition: EntityDefinition, name: str, path: str, at: str) -> FieldDefinition:
+        if name in SYSTEM_FIELDS:
+            return SYSTEM_FIELDS[name]
+        if definition.has_field(name):
+            return definition.field(name)
+        raise _error(at, f"unknown field {name!r} in {path!r} (entity {definition.name!r})")
+
+    # -- filters ---------------------------------------------------------
+
+    def where(self, raw: Any) -> sa.ColumnElement[bool] | None:
+        """The WHERE clause of a filter (None for no filter)."""
+        if raw is None:
+            return None
+        return self._compile(parse_filter(raw), "/filter", guard=False)
+
+    def _compile(self, node: Filter, at: str, guard: bool) -> sa.ColumnElement[bool]:
+        if isinstance(node, And):
+            return sa.and_(sa.true(), *(self._compile(n, at, guard) for n in node.items))
+        if isinstance(node, Or):
+            return sa.or_(sa.false(), *(self._compile(n, at, guard) for n in node.items))
+        if isinstance(node, Not):
+            # Under NOT, a comparison with an empty value must read as false, not
+            # unknown, so that NOT gives the complement of what it wraps.
+            return sa.not_(self._compile(node.item, at, guard=True))
+        return self._condition(node, at, guard)
+
+    def _condition(self, cond: Condition, at: str, guard: bool) -> sa.ColumnElement[bool]:
+        at = f"{at}/{cond.path}"
+        resolved = self.resolve(cond.path, at)
+        field, col = resolved.field, resolved.column
+        if field.kind not in _ALLOWED_OPS[cond.op]:
+            raise _error(at, f"operator {cond.op!r} does not apply to a {field.kind} field")
+        if cond.op == "is_null":
+            return col.is_(None) if cond.value else col.is_not(None)
+        expr = self._comparison(cond, resolved, at)
+        if cond.op in ("ne", "not_in"):
+            return sa.or_(expr, col.is_(None)) if resolved.nullable else expr
+        if guard and resolved.nullable:
+            return sa.and_(expr, col.is_not(None))
+        return expr
+
+    def _comparison(self, cond: Condition, resolved: Resolved, at: str) -> sa.ColumnElement[bool]:
+        field, col, op = resolved.field, resolved.column, cond.op
+        if op in ("in", "not_in"):
+            values = [coerce(field, v, f"{at}/{op}/{i}") for i, v in enumerate(cond.value)]
+            return col.in_(values) if op == "in" else col.not_in(values)
+        if field.kind is Kind.MULTI_CHOICE:
+            return self._has_choice(col, coerce(_element(field), cond.value, f"{at}/{op}"))
+        if op in ("contains", "starts_with"):
+            if not isinstance(cond.value, str) or not cond.value:
+                raise _error(f"{at}/{op}", f"{op!r} takes a non-empty string")
+            pattern = _escape_like(cond.value)
+            pattern = f"%{pattern}%" if op == "contains" else f"{pattern}%"
+            return _like(col, pattern, self.catalog.dialect)
+        value = coerce(field, cond.value, f"{at}/{op}")
+        return {
+            "eq": col.__eq__,
+            "ne": col.__ne__,
+            "lt": col.__lt__,
+            "le": col.__le__,
+            "gt": col.__gt__,
+            "ge": col.__ge__,
+        }[op](value)
+
+    def _has_choice(self, col: sa.ColumnElement[Any], value: str) -> sa.ColumnElement[bool]:
+        if self.catalog.dialect == "postgresql":
+            return col.op("@>")(sa.func.jsonb_build_array(value))
+        items = sa.func.json_each(col).table_valued("value")
+        return sa.exists(sa.select(1).select_from(items).where(items.c.value == value))
+
+    # -- sorting and cursors --------------------------------------------
+
+    def order(self, order: Sequence[str] | None) -> list[tuple[Resolved, bool]]:
+        """Resolve sort keys (``-name`` is descending); ``id`` is always last."""
+        keys: list[tuple[Resolved, bool]] = []
+        for i, spec in enumerate(order or ()):
+            if not isinstance(spec, str) or spec in ("", "-"):
+                raise _error(f"/order/{i}", "a sort key is a field path, '-' first for descending")
+            desc = spec.startswith("-")
+            resolved = self.resolve(spec.lstrip("-"), f"/order/{i}")
+            if resolved.field.kind in (Kind.JSON, Kind.MULTI_CHOICE):
+                raise _error(f"/order/{i}", f"cannot sort on a {resolved.field.kind} field")
+            keys.append((resolved, desc))
+        if not any(r.path == "id" for r, _ in keys):
+            keys.append((self.resolve("id", "/order"), False))
+        return keys
+
+    def order_by(self, keys: list[tuple[Resolved, bool]]) -> list[sa.ColumnElement[Any]]:
+        """ORDER BY terms: NULL smallest (explicit on PostgreSQL, native on SQLite)."""
+        terms = []
+        for resolved, desc in keys:
+            term = resolved.column.desc() if desc else resolved.column.asc()
+            if resolved.nullable and self.catalog.dialect == "postgresql":
+                term = term.nulls_last() if desc else term.nulls_first()
+            terms.append(term)
+        return terms
+
+    def after(self, keys: list[tuple[Resolved, bool]], values: list[Any]) -> sa.ColumnElement[bool]:
+        """Rows strictly after ``values`` in the order of ``keys`` (keyset pagination)."""
+        alternatives = []
+        for i, (resolved, desc) in enumerate(keys):
+            equal = [_same(r.column, v) for (r, _), v in zip(keys[:i], values[:i], strict=True)]
+            alternatives.append(sa.and_(*equal, _beyond(resolved.column, values[i], desc)))
+        return sa.or_(*alternatives)
+
+
+def _same(col: sa.ColumnElement[Any], value: Any) -> sa.ColumnElement[bool]:
+    return col.is_(None) if value is None else col == value
+
+
+def _beyond(col: sa.ColumnElement[Any], value: Any, desc: bool) -> sa.ColumnElement[bool]:
+    """``col`` comes after ``value`` when NULL is the smallest value."""
+    if desc:
+        return sa.false() if value is None else sa.or_(col < value, col.is_(None))
+    return col.is_not(None) if value is None else col > value
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _like(col: sa.ColumnElement[Any], pattern: str, dialect: str) -> sa.ColumnElement[bool]:
+    # Case-insensitive on both: SQLite's LIKE already is (for ASCII letters).
+    if dialect == "postgresql":
+        return col.ilike(pattern, escape="\\")
+    return col.like(pattern, escape="\\")
+
+
+def _element(field: FieldDefinition) -> FieldDefinition:
+    return dataclasses.replace(field, kind=Kind.CHOICE)
+
+
+@lru_cache(maxsize=1024)
+def _filter_adapter(kind: Kind, choices: tuple[str, ...], precision: int | None) -> TypeAdapter[Any]:
+    # Filter values follow the field's type but not its rules: a filter may ask
+    # for a value longer than maxLength, or outside minimum/maximum.
+    loose = FieldDefinition("value", kind, "", choices=choices, precision=None, scale=None)
+    return TypeAdapter(value_type(loose))
+
+
+def coerce(field: FieldDefinition, value: Any, at: str) -> Any:
+    """Convert a JSON value to the field's Python type; raise :class:`QueryError`."""
+    if value is None:
+        raise _error(at, "null is not a value here; use is_null")
+    try:
+        return _filter_adapter(field.kind, field.choices, field.precision).validate_python(value)
+    except pydantic.ValidationError as exc:
+        message = exc.errors(include_url=False)[0]["msg"]
+        raise _error(at, f"{value!r} does not fit a {field.kind} field: {message}") from None
+
+
+def encode_cursor(order: Sequence[str], values: Sequence[Any]) -> str:
+    """An opaque cursor: the sort values of the last row, tied to the sort order."""
+    payload = {"o": _order_tag(order), "v": to_jsonable_python(list(values))}
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, order: Sequence[str], keys: list[tuple[Resolved, bool]]) -> list[Any]:
+    """The sort values inside ``cursor``; raise :class:`QueryError` when it does not fit."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        payload = json.loads(raw)
+        values = payload["v"]
+        tag = payload["o"]
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        raise _error("/cursor", "not a cursor this service issued") from None
+    if tag != _order_tag(order) or not isinstance(values, list) or len(values) != len(keys):
+        raise _error("/cursor", "the cursor belongs to a different sort order")
+    return [
+        None if v is None else coerce(r.field, v, "/cursor")
+        for (r, _), v in zip(keys, values, strict=True)
+    ]
+
+
+def _order_tag(order: Sequence[str]) -> str:
+    return hashlib.sha1("|".join(order).encode()).hexdigest()[:8]
+
+
+def _error(at: str, message: str) -> QueryError:
+    return QueryError("the query is not valid", [Problem(at, message)])

@@ -1,0 +1,1 @@
+"""Storage: engines, transactions, tables built from definitions, run-time DDL."""

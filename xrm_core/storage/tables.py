@@ -1,0 +1,143 @@
+"""SQLAlchemy tables: the core's metadata tables, and one table per entity."""
+
+from __future__ import annotations
+
+import hashlib
+
+import sqlalchemy as sa
+
+from xrm_core.metadata.definition import EntityDefinition, FieldDefinition, Index, Kind, ManyToMany
+from xrm_core.storage.types import JSONType, UTCDateTime, column_type
+
+#: Longest identifier PostgreSQL keeps (SQLite has no limit).
+MAX_IDENTIFIER = 63
+
+core_metadata = sa.MetaData()
+
+entity_table = sa.Table(
+    "xrm_entity",
+    core_metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("owner", sa.String(128), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("definition", JSONType, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+entity_history_table = sa.Table(
+    "xrm_entity_history",
+    core_metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("entity", sa.String(64), nullable=False, index=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("owner", sa.String(128), nullable=False),
+    # NULL when the entity was dropped.
+    sa.Column("definition", JSONType, nullable=True),
+    sa.Column("plan", JSONType, nullable=False),
+    sa.Column("changed_at", UTCDateTime, nullable=False),
+    sa.Column("changed_by", sa.Uuid, nullable=True),
+)
+
+state_table = sa.Table(
+    "xrm_state",
+    core_metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+
+
+def identifier(*parts: str) -> str:
+    """Join parts into a database identifier, shortened with a hash past 63 chars."""
+    name = "_".join(parts)
+    if len(name) <= MAX_IDENTIFIER:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    return f"{name[: MAX_IDENTIFIER - 9]}_{digest}"
+
+
+def system_columns() -> list[sa.Column[object]]:
+    """Columns every entity table has, in order."""
+    return [
+        sa.Column("id", sa.Uuid, primary_key=True),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("created_by", sa.Uuid, nullable=True),
+        sa.Column("updated_at", UTCDateTime, nullable=False),
+        sa.Column("updated_by", sa.Uuid, nullable=True),
+        sa.Column("owner_id", sa.Uuid, nullable=True),
+        sa.Column("owner_type", sa.String(16), nullable=True),
+        sa.Column("business_unit_id", sa.Uuid, nullable=True),
+        sa.Column("version", sa.Integer, nullable=False),
+    ]
+
+
+def field_columns(field: FieldDefinition) -> list[sa.Column[object]]:
+    """The columns that store one field.
+
+    Every field column is nullable: ``required`` is enforced by the record
+    service, so making a field required or optional never needs DDL.
+    Referential integrity is declared to the database (NO ACTION); the record
+    service applies restrict / cascade / set null itself, so that each affected
+    record passes through the one service path.
+    """
+    if field.kind is Kind.POLYMORPHIC_LOOKUP:
+        entity_col, id_col = field.columns
+        return [sa.Column(entity_col, sa.String(64)), sa.Column(id_col, sa.Uuid)]
+    if field.kind is Kind.LOOKUP and field.target is not None:
+        fk = sa.ForeignKey(f"{field.target}.id", name=identifier("fk", field.name, field.target))
+        return [sa.Column(field.name, sa.Uuid, fk)]
+    return [sa.Column(field.name, column_type(field))]
+
+
+def build_table(
+    definition: EntityDefinition, metadata: sa.MetaData, dialect: str
+) -> sa.Table:
+    """The table for an entity, with its indexes, added to ``metadata``."""
+    columns = system_columns()
+    for field in definition.fields:
+        columns.extend(field_columns(field))
+    table = sa.Table(definition.name, metadata, *columns)
+    for index in definition.all_indexes():
+        build_index(table, definition, index, dialect)
+    return table
+
+
+def index_name(table: str, index: Index) -> str:
+    """The database-wide name of an entity index (PostgreSQL names are per schema)."""
+    return identifier(table, index.name)
+
+
+def build_index(
+    table: sa.Table, definition: EntityDefinition, index: Index, dialect: str
+) -> sa.Index:
+    """Build (and attach to ``table``) the SQL index for ``index``."""
+    columns: list[sa.ColumnElement[object]] = []
+    for name in index.fields:
+        if definition.has_field(name):
+            columns.extend(table.c[c] for c in definition.field(name).columns)
+        else:
+            columns.append(table.c[name])
+    if dialect == "postgresql":
+        # The query language sorts NULL as the smallest value (SQLite's native
+        # order); PostgreSQL indexes must store that order to serve such sorts.
+        columns = [c.asc().nulls_first() if c.nullable else c for c in columns]  # type: ignore[attr-defined]
+    return sa.Index(index_name(table.name, index), *columns, unique=index.unique)
+
+
+def build_link_table(
+    entity: str, relationship: ManyToMany, metadata: sa.MetaData
+) -> sa.Table:
+    """The link table of a many-to-many relationship, with its attributes."""
+    name = relationship.link_table(entity)
+    columns: list[sa.Column[object]] = [
+        sa.Column("source_id", sa.Uuid, sa.ForeignKey(f"{entity}.id"), primary_key=True),
+        sa.Column(
+            "target_id", sa.Uuid, sa.ForeignKey(f"{relationship.target}.id"), primary_key=True
+        ),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("created_by", sa.Uuid, nullable=True),
+    ]
+    for attribute in relationship.attributes:
+        columns.extend(field_columns(attribute))
+    table = sa.Table(name, metadata, *columns)
+    sa.Index(identifier(name, "target"), table.c.target_id)
+    return table

@@ -1,0 +1,1 @@
+"""Test and benchmark helpers for xRM (not used at runtime)."""
