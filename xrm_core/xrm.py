@@ -35,7 +35,9 @@ class XRM:
         self.metadata = MetadataService(db, Path(export_dir or Path.cwd() / "xrm-exports"))
 
     @classmethod
-    def from_url(cls, url: str, *, export_dir: Path | str | None = None, **engine_options: Any) -> XRM:
+    def from_url(
+        cls, url: str, *, export_dir: Path | str | None = None, **engine_options: Any
+    ) -> XRM:
         """Open (and prepare) the database at a SQLAlchemy URL.
 
         ``sqlite:///xrm.db`` is the embedded default; ``postgresql+psycopg://...``

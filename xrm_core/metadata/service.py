@@ -89,7 +89,7 @@ class MetadataService:
         self.get(name)
         return self._entities[name].version
 
-    def list(self) -> list[EntityDefinition]:
+    def entities(self) -> list[EntityDefinition]:
         """Every defined entity, by name."""
         return [self._entities[n].definition for n in sorted(self._entities)]
 
@@ -227,7 +227,7 @@ class MetadataService:
 
     def _check_not_referenced(self, name: str) -> None:
         problems = []
-        for other in self.list():
+        for other in self.entities():
             if other.name == name:
                 continue
             for f in other.fields:

@@ -15,7 +15,8 @@ A bare value is ``eq``; ``null`` is ``is_null``. Paths follow lookups with dots
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from xrm_core.errors import Problem, QueryError, pointer
@@ -42,6 +43,11 @@ class Condition:
     path: str
     op: str
     value: Any = None
+    #: Where the field's key was written in a JSON filter (a JSON pointer below
+    #: ``/filter``), so errors point there; None for a condition built in Python.
+    at: str | None = field(default=None, compare=False, repr=False)
+    #: The operator was implied by a bare value, so errors point at the key, not at ``/eq``.
+    implicit: bool = field(default=False, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -69,8 +75,9 @@ Filter: TypeAlias = Condition | And | Or | Not
 
 
 def where(path: str, **ops: Any) -> Filter:
-    """Python shorthand: ``where("amount", ge=100, lt=500)``."""
-    return parse_filter({path: ops})
+    """Python shorthand: ``where("amount", ge=100, lt=500)``; ``in_=[...]`` for ``in``."""
+    # ``in`` is a Python keyword, so it cannot be a keyword argument.
+    return parse_filter({path: {("in" if op == "in_" else op): v for op, v in ops.items()}})
 
 
 def parse_filter(raw: Any, at: str = "") -> Filter:
@@ -98,31 +105,36 @@ def parse_filter(raw: Any, at: str = "") -> Filter:
 
 def _conditions(path: str, value: Any, at: str) -> list[Filter]:
     if not isinstance(value, Mapping):
-        return [_condition(path, "eq", value)]
+        return [_condition(path, "eq", value, at, implicit=True)]
     if not value:
         raise _error(at, "give at least one operator")
     found = []
     for op, operand in value.items():
-        if op not in OPERATORS:
-            raise _error(at + pointer(op), f"unknown operator {op!r}; use one of {', '.join(OPERATORS)}")
-        if op in ("in", "not_in") and (
-            not isinstance(operand, Sequence) or isinstance(operand, str | bytes)
-        ):
-            raise _error(at + pointer(op), f"'{op}' takes a list of values")
-        if op == "is_null" and not isinstance(operand, bool):
-            raise _error(at + pointer(op), "'is_null' takes true or false")
-        found.append(_condition(path, op, operand))
+        check_operand(op, operand, at + pointer(op))
+        found.append(_condition(path, op, operand, at))
     return found
 
 
-def _condition(path: str, op: str, value: Any) -> Condition:
+def check_operand(op: Any, operand: Any, at: str) -> None:
+    """Check an operator and the shape of its operand; raise :class:`QueryError` at ``at``."""
+    if op not in OPERATORS:
+        raise _error(at, f"unknown operator {op!r}; use one of {', '.join(OPERATORS)}")
+    if op in ("in", "not_in") and (
+        not isinstance(operand, Sequence | AbstractSet) or isinstance(operand, str | bytes)
+    ):
+        raise _error(at, f"'{op}' takes a list of values")
+    if op == "is_null" and not isinstance(operand, bool):
+        raise _error(at, "'is_null' takes true or false")
+
+
+def _condition(path: str, op: str, value: Any, at: str, implicit: bool = False) -> Condition:
     if value is None and op == "eq":
-        return Condition(path, "is_null", True)
+        return Condition(path, "is_null", True, at, implicit)
     if value is None and op == "ne":
-        return Condition(path, "is_null", False)
-    if isinstance(value, list):
+        return Condition(path, "is_null", False, at, implicit)
+    if isinstance(value, list | AbstractSet):
         value = tuple(value)
-    return Condition(path, op, value)
+    return Condition(path, op, value, at, implicit)
 
 
 def _error(at: str, message: str) -> QueryError:

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from pydantic import TypeAdapter
 from pydantic_core import to_jsonable_python
 
-from xrm_core.errors import Problem, QueryError
+from xrm_core.errors import Problem, QueryError, pointer
 from xrm_core.metadata.definition import (
     NUMBER_KINDS,
     TEMPORAL_KINDS,
@@ -32,7 +32,7 @@ from xrm_core.metadata.definition import (
     Kind,
 )
 from xrm_core.metadata.models import value_type
-from xrm_core.records.filters import And, Condition, Filter, Not, Or, parse_filter
+from xrm_core.records.filters import And, Condition, Filter, Not, Or, check_operand, parse_filter
 from xrm_core.storage.ddl import Catalog
 
 #: System columns as fields: what they hold, for filtering and sorting.
@@ -95,6 +95,8 @@ class QueryBuilder:
 
     def resolve(self, path: str, at: str) -> Resolved:
         """Resolve ``account.industry`` to a column, joining as needed."""
+        if not isinstance(path, str):
+            raise _error(at, "a field path is a string such as 'account.industry'")
         parts = path.split(".")
         prefix = ""
         definition, table = self._aliases[""]
@@ -150,27 +152,36 @@ class QueryBuilder:
         """The WHERE clause of a filter (None for no filter)."""
         if raw is None:
             return None
-        return self._compile(parse_filter(raw), "/filter", guard=False)
+        return self._compile(parse_filter(raw), "", guard=False)
 
-    def _compile(self, node: Filter, at: str, guard: bool) -> sa.ColumnElement[bool]:
-        if isinstance(node, And):
-            return sa.and_(sa.true(), *(self._compile(n, at, guard) for n in node.items))
-        if isinstance(node, Or):
-            return sa.or_(sa.false(), *(self._compile(n, at, guard) for n in node.items))
+    def _compile(self, node: Any, at: str, guard: bool) -> sa.ColumnElement[bool]:
+        # ``at`` points below /filter; trees built in Python (which may hold
+        # JSON parts) get the pointer of the equivalent JSON form.
+        node = parse_filter(node, at)
+        if isinstance(node, And | Or):
+            key = "and" if isinstance(node, And) else "or"
+            if not isinstance(node.items, Sequence):
+                raise _error(f"/filter{at}/{key}", f"'{key}' takes a list of filters")
+            parts = [self._compile(n, f"{at}/{key}/{i}", guard) for i, n in enumerate(node.items)]
+            return sa.and_(sa.true(), *parts) if key == "and" else sa.or_(sa.false(), *parts)
         if isinstance(node, Not):
             # Under NOT, a comparison with an empty value must read as false, not
             # unknown, so that NOT gives the complement of what it wraps.
-            return sa.not_(self._compile(node.item, at, guard=True))
+            return sa.not_(self._compile(node.item, f"{at}/not", guard=True))
         return self._condition(node, at, guard)
 
     def _condition(self, cond: Condition, at: str, guard: bool) -> sa.ColumnElement[bool]:
-        at = f"{at}/{cond.path}"
-        resolved = self.resolve(cond.path, at)
+        key_at = cond.at if cond.at is not None else at + pointer(cond.path)
+        op_at = key_at if cond.implicit else key_at + pointer(cond.op)
+        check_operand(cond.op, cond.value, op_at)
+        at = "/filter" + op_at
+        resolved = self.resolve(cond.path, "/filter" + key_at)
         field, col = resolved.field, resolved.column
         if field.kind not in _ALLOWED_OPS[cond.op]:
             raise _error(at, f"operator {cond.op!r} does not apply to a {field.kind} field")
         if cond.op == "is_null":
-            return col.is_(None) if cond.value else col.is_not(None)
+            empty = _is_empty(col, field, self.catalog.dialect)
+            return empty if cond.value else sa.not_(empty)
         expr = self._comparison(cond, resolved, at)
         if cond.op in ("ne", "not_in"):
             return sa.or_(expr, col.is_(None)) if resolved.nullable else expr
@@ -181,17 +192,17 @@ class QueryBuilder:
     def _comparison(self, cond: Condition, resolved: Resolved, at: str) -> sa.ColumnElement[bool]:
         field, col, op = resolved.field, resolved.column, cond.op
         if op in ("in", "not_in"):
-            values = [coerce(field, v, f"{at}/{op}/{i}") for i, v in enumerate(cond.value)]
+            values = [coerce(field, v, f"{at}/{i}") for i, v in enumerate(cond.value)]
             return col.in_(values) if op == "in" else col.not_in(values)
         if field.kind is Kind.MULTI_CHOICE:
-            return self._has_choice(col, coerce(_element(field), cond.value, f"{at}/{op}"))
+            return self._has_choice(col, coerce(_element(field), cond.value, at))
         if op in ("contains", "starts_with"):
             if not isinstance(cond.value, str) or not cond.value:
-                raise _error(f"{at}/{op}", f"{op!r} takes a non-empty string")
+                raise _error(at, f"{op!r} takes a non-empty string")
             pattern = _escape_like(cond.value)
             pattern = f"%{pattern}%" if op == "contains" else f"{pattern}%"
             return _like(col, pattern, self.catalog.dialect)
-        value = coerce(field, cond.value, f"{at}/{op}")
+        value = coerce(field, cond.value, at)
         return {
             "eq": col.__eq__,
             "ne": col.__ne__,
@@ -243,6 +254,14 @@ class QueryBuilder:
         return sa.or_(*alternatives)
 
 
+def _is_empty(col: sa.ColumnElement[Any], field: FieldDefinition, dialect: str) -> sa.ColumnElement[bool]:
+    """``col`` holds no value; a JSON ``null`` in a JSON column reads back as None, so it counts."""
+    if field.kind not in (Kind.JSON, Kind.MULTI_CHOICE):
+        return col.is_(None)
+    json_type = sa.func.jsonb_typeof(col) if dialect == "postgresql" else sa.func.json_type(col)
+    return sa.or_(col.is_(None), json_type == "null")
+
+
 def _same(col: sa.ColumnElement[Any], value: Any) -> sa.ColumnElement[bool]:
     return col.is_(None) if value is None else col == value
 
@@ -281,6 +300,9 @@ def coerce(field: FieldDefinition, value: Any, at: str) -> Any:
     """Convert a JSON value to the field's Python type; raise :class:`QueryError`."""
     if value is None:
         raise _error(at, "null is not a value here; use is_null")
+    if isinstance(value, bool) and field.kind in NUMBER_KINDS:
+        # pydantic would read true as 1; in a filter that is a mistake, not a number.
+        raise _error(at, f"{value!r} does not fit a {field.kind} field: give a number")
     try:
         return _filter_adapter(field.kind, field.choices, field.precision).validate_python(value)
     except pydantic.ValidationError as exc:

@@ -569,7 +569,7 @@ class RecordService:
             return
         seen.update((definition.name, i) for i in ids)
         catalog = self.metadata.catalog
-        for other in self.metadata.list():
+        for other in self.metadata.entities():
             for f in other.fields:
                 if f.refers_to(definition.name):
                     self._apply_on_delete(conn, other, f, definition.name, ids, report, seen)

@@ -35,9 +35,10 @@ class UTCDateTime(sa.TypeDecorator[dt.datetime]):
             return None
         if isinstance(value, str):  # raw SQLite text, e.g. from an aggregate
             value = dt.datetime.fromisoformat(value)
-        if value.tzinfo is None:
-            return value.replace(tzinfo=dt.UTC)
-        return value.astimezone(dt.UTC)
+        moment: dt.datetime = value
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=dt.UTC)
+        return moment.astimezone(dt.UTC)
 
 
 JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")

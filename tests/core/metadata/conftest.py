@@ -1,0 +1,100 @@
+"""Fixtures for the metadata suite: a view of the real database, read through SQLAlchemy.
+
+Tests compare what the metadata service says with what the database holds, so
+the inspector never goes through the service: it asks the database catalog.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from xrm_core import XRM
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    """One index or unique constraint as the database reports it."""
+
+    name: str
+    columns: tuple[str, ...]
+    unique: bool
+
+
+class DatabaseView:
+    """What the database itself says about tables, columns, indexes and keys."""
+
+    def __init__(self, xrm: XRM) -> None:
+        self.engine = xrm.db.engine
+
+    def _inspector(self) -> Any:
+        # A fresh inspector each time: SQLAlchemy caches reflection per inspector.
+        return sa.inspect(self.engine)
+
+    def tables(self) -> set[str]:
+        """Names of every table."""
+        return set(self._inspector().get_table_names())
+
+    def columns(self, table: str) -> dict[str, sa.types.TypeEngine[Any]]:
+        """Column name to reflected type, in table order."""
+        return {c["name"]: c["type"] for c in self._inspector().get_columns(table)}
+
+    def nullable(self, table: str) -> dict[str, bool]:
+        """Column name to whether it accepts NULL."""
+        return {c["name"]: c["nullable"] for c in self._inspector().get_columns(table)}
+
+    def indexes(self, table: str) -> list[IndexInfo]:
+        """Indexes and unique constraints (SQLite reports some only as constraints)."""
+        inspector = self._inspector()
+        found = [
+            IndexInfo(i["name"], tuple(i["column_names"]), bool(i["unique"]))
+            for i in inspector.get_indexes(table)
+        ]
+        found += [
+            IndexInfo(u["name"] or "", tuple(u["column_names"]), True)
+            for u in inspector.get_unique_constraints(table)
+        ]
+        return found
+
+    def index_columns(self, table: str, *, unique: bool | None = None) -> set[tuple[str, ...]]:
+        """The column lists that carry an index (only unique ones, or only plain ones)."""
+        return {
+            i.columns
+            for i in self.indexes(table)
+            if unique is None or i.unique is unique
+        }
+
+    def foreign_keys(self, table: str) -> set[tuple[str, str, str]]:
+        """``(column, referred table, referred column)`` for each single-column foreign key."""
+        return {
+            (fk["constrained_columns"][0], fk["referred_table"], fk["referred_columns"][0])
+            for fk in self._inspector().get_foreign_keys(table)
+        }
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        """Every row, straight from the table, ordered by id."""
+        with self.engine.connect() as conn:
+            t = sa.Table(table, sa.MetaData(), autoload_with=conn)
+            return [dict(r) for r in conn.execute(sa.select(t).order_by(t.c.id)).mappings()]
+
+    def metadata_rows(self, entity: str) -> int:
+        """How many rows of ``xrm_entity`` and ``xrm_entity_history`` mention ``entity``."""
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    sa.text(
+                        "SELECT (SELECT count(*) FROM xrm_entity WHERE name = :n)"
+                        " + (SELECT count(*) FROM xrm_entity_history WHERE entity = :n)"
+                    ),
+                    {"n": entity},
+                ).scalar_one()
+            )
+
+
+@pytest.fixture
+def database(xrm: XRM) -> DatabaseView:
+    """The real database under ``xrm``, read without the metadata service."""
+    return DatabaseView(xrm)

@@ -1,0 +1,171 @@
+"""The ``xrm`` command line: a thin adapter over the metadata and record services."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from xrm_core import demo
+from xrm_core.errors import XRMError
+from xrm_core.metadata.plan import Plan
+from xrm_core.xrm import XRM
+
+DEFAULT_URL = "sqlite:///xrm.db"
+
+#: Exit codes: 1 for bad input or a refused change, 2 for usage (click's own).
+EXIT_REFUSED = 1
+
+database_option = click.option(
+    "--db",
+    "url",
+    envvar="XRM_DATABASE_URL",
+    default=DEFAULT_URL,
+    show_default=True,
+    help="SQLAlchemy URL of the database (env XRM_DATABASE_URL).",
+)
+
+
+@contextmanager
+def _opened(url: str) -> Iterator[XRM]:
+    """Open the database, turning core errors into a message and an exit code."""
+    try:
+        xrm = XRM.from_url(url)
+    except Exception as exc:
+        raise click.ClickException(f"cannot open {url}: {exc}") from None
+    try:
+        yield xrm
+    except XRMError as exc:
+        click.echo(f"error [{exc.code}]: {exc}", err=True)
+        sys.exit(EXIT_REFUSED)
+    finally:
+        xrm.close()
+
+
+@click.group()
+@click.version_option(package_name="xrm")
+def main() -> None:
+    """xRM: manage relationships of any kind."""
+
+
+@main.command("demo")
+@database_option
+@click.option("--size", default=200, show_default=True, help="How many people to create.")
+def demo_command(url: str, size: int) -> None:
+    """Create the demo entities and data, then show what the database holds."""
+    with _opened(url) as xrm:
+        added = demo.load(xrm, size=size)
+        if added:
+            click.echo(f"Added {sum(added.values())} demo records to {url}.\n")
+        else:
+            click.echo(f"The demo data is already in {url}.\n")
+        _summary(xrm)
+
+
+@main.group()
+def db() -> None:
+    """Database commands."""
+
+
+@db.command("upgrade")
+@database_option
+def db_upgrade(url: str) -> None:
+    """Create the core tables if they are missing (safe to run again)."""
+    with _opened(url):
+        click.echo(f"{url} is ready.")
+
+
+@db.command("info")
+@database_option
+def db_info(url: str) -> None:
+    """Show the entities and how many records each holds."""
+    with _opened(url) as xrm:
+        _summary(xrm)
+
+
+@main.group()
+def entity() -> None:
+    """Entity definitions."""
+
+
+@entity.command("list")
+@database_option
+def entity_list(url: str) -> None:
+    """List entities with their owner and version."""
+    with _opened(url) as xrm:
+        for definition in xrm.metadata.entities():
+            name = definition.name
+            owner = xrm.metadata.owner(name)
+            click.echo(f"{name}\t{owner}\tv{xrm.metadata.entity_version(name)}")
+
+
+@entity.command("show")
+@database_option
+@click.argument("name")
+def entity_show(url: str, name: str) -> None:
+    """Print an entity's stored (normalized) JSON Schema."""
+    with _opened(url) as xrm:
+        click.echo(json.dumps(xrm.metadata.get(name).schema, indent=2))
+
+
+@entity.command("define")
+@database_option
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Show the plan without applying it.")
+@click.option("--confirm", is_flag=True, help="Allow destructive steps (values are exported).")
+def entity_define(url: str, files: tuple[Path, ...], dry_run: bool, confirm: bool) -> None:
+    """Create or change entities from JSON Schema files (plan shown first)."""
+    schemas = [_read_json(f) for f in files]
+    with _opened(url) as xrm:
+        plan = xrm.metadata.plan(schemas)
+        _show_plan(plan)
+        if not dry_run and not plan.is_empty:
+            applied = xrm.metadata.define(schemas, confirm=confirm)
+            for path in applied.exports:
+                click.echo(f"exported dropped values to {path}")
+            click.echo("applied.")
+
+
+@entity.command("drop")
+@database_option
+@click.argument("name")
+@click.option("--dry-run", is_flag=True, help="Show the plan without applying it.")
+@click.option("--confirm", is_flag=True, help="Really drop the entity and its records.")
+def entity_drop(url: str, name: str, dry_run: bool, confirm: bool) -> None:
+    """Drop an entity and its records (exported first)."""
+    with _opened(url) as xrm:
+        _show_plan(xrm.metadata.plan_drop(name))
+        if not dry_run:
+            applied = xrm.metadata.drop(name, confirm=confirm)
+            for path in applied.exports:
+                click.echo(f"exported records to {path}")
+            click.echo("dropped.")
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"{path}: not a readable JSON file ({exc})") from None
+
+
+def _show_plan(plan: Plan) -> None:
+    click.echo(f"plan ({plan.safety}):")
+    click.echo("\n".join(f"  {line}" for line in str(plan).splitlines()))
+
+
+def _summary(xrm: XRM) -> None:
+    definitions = xrm.metadata.entities()
+    if not definitions:
+        click.echo("No entities yet: try `xrm demo`.")
+        return
+    click.echo(f"{'entity':<24}{'owner':<12}{'fields':>7}{'records':>10}")
+    for definition in definitions:
+        count = xrm.records(definition.name).count()
+        owner = xrm.metadata.owner(definition.name)
+        click.echo(f"{definition.name:<24}{owner:<12}{len(definition.fields):>7}{count:>10}")
