@@ -10,12 +10,16 @@ Both assume the document passed :func:`xrm_core.metadata.validation.check`.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+#: Longest entity, field, index or relationship name (the meta-schema says the same).
+MAX_NAME = 40
 
 
 class Kind(StrEnum):
@@ -68,9 +72,7 @@ SYSTEM_COLUMNS = (
 )
 
 #: Kinds compared as text: ``contains`` and ``starts_with`` apply to them.
-TEXT_KINDS = frozenset(
-    {Kind.STRING, Kind.TEXT, Kind.EMAIL, Kind.PHONE, Kind.URL, Kind.CHOICE}
-)
+TEXT_KINDS = frozenset({Kind.STRING, Kind.TEXT, Kind.EMAIL, Kind.PHONE, Kind.URL, Kind.CHOICE})
 NUMBER_KINDS = frozenset({Kind.INTEGER, Kind.DECIMAL, Kind.MONEY})
 TEMPORAL_KINDS = frozenset({Kind.DATE, Kind.DATETIME})
 
@@ -254,6 +256,15 @@ class EntityDefinition:
         return tuple(found.values())
 
 
+def default_index_name(prefix: str, fields: Sequence[str]) -> str:
+    """``ak_first_last``; shortened with a hash so it stays a valid name (40 chars)."""
+    name = "_".join((prefix, *fields))
+    if len(name) <= MAX_NAME:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    return f"{name[: MAX_NAME - 9]}_{digest}"
+
+
 def normalize(schema: Mapping[str, Any]) -> dict[str, Any]:
     """A complete copy of a checked definition: kinds and types made explicit."""
     doc = copy.deepcopy(dict(schema))
@@ -265,6 +276,11 @@ def normalize(schema: Mapping[str, Any]) -> dict[str, Any]:
     xrm.setdefault("ownership", Ownership.USER.value)
     for name, prop in doc.get("properties", {}).items():
         _normalize_field(name, prop)
+    # Index names are made explicit so that the stored document says what the
+    # database objects are called, whatever the naming rule becomes later.
+    for key, prefix in (("alternate_keys", "ak"), ("indexes", "ix")):
+        for index in xrm.get(key, []):
+            index.setdefault("name", default_index_name(prefix, index["fields"]))
     for rel in xrm.get("relationships", []):
         rel.setdefault("kind", "many_to_many")
         for name, prop in rel.get("attributes", {}).items():
@@ -307,12 +323,16 @@ def parse(doc: Mapping[str, Any]) -> EntityDefinition:
         for fname, prop in doc.get("properties", {}).items()
     )
     keys = tuple(
-        Index(k.get("name") or "ak_" + "_".join(k["fields"]), tuple(k["fields"]), unique=True)
+        Index(
+            k.get("name") or default_index_name("ak", k["fields"]),
+            tuple(k["fields"]),
+            unique=True,
+        )
         for k in xrm.get("alternate_keys", [])
     )
     indexes = tuple(
         Index(
-            i.get("name") or "ix_" + "_".join(i["fields"]),
+            i.get("name") or default_index_name("ix", i["fields"]),
             tuple(i["fields"]),
             unique=bool(i.get("unique", False)),
         )

@@ -15,14 +15,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, NotRequired, Required
 
-from typing_extensions import TypedDict
-
 import pydantic
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, TypeAdapter
-from pydantic_core import to_jsonable_python
+from pydantic_core import ErrorDetails, to_jsonable_python
+from typing_extensions import TypedDict
 
 from xrm_core.errors import Problem, pointer
-from xrm_core.metadata.definition import TEXT_KINDS, EntityDefinition, FieldDefinition, Kind
+from xrm_core.metadata.definition import (
+    SYSTEM_COLUMNS,
+    TEXT_KINDS,
+    EntityDefinition,
+    FieldDefinition,
+    Kind,
+)
 
 _BIGINT = 2**63
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -34,7 +39,35 @@ def _utc(value: dt.datetime) -> dt.datetime:
     # A datetime without a zone is taken as UTC; every stored datetime is UTC.
     if value.tzinfo is None:
         return value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00+05:00 is before year 1 in UTC
+        raise ValueError("is out of the range of datetimes") from None
+
+
+def _storable(value: str) -> str:
+    # PostgreSQL text cannot hold NUL, and no database can store a lone
+    # surrogate: refused here, they would otherwise fail inside the driver.
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (it holds a lone surrogate)") from None
+    return value
+
+
+def _storable_json(value: Any) -> Any:
+    if isinstance(value, str):
+        _storable(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _storable(key)
+            _storable_json(item)
+    elif isinstance(value, list):
+        for item in value:
+            _storable_json(item)
+    return value
 
 
 def _number_bounds(field: FieldDefinition) -> dict[str, Any]:
@@ -56,11 +89,11 @@ def value_type(field: FieldDefinition) -> Any:
         constraints = StringConstraints(
             max_length=field.max_length, min_length=field.min_length, pattern=pattern
         )
-        return Annotated[str, constraints]
+        return Annotated[str, constraints, AfterValidator(_storable)]
     if kind is Kind.CHOICE:
-        return Literal[field.choices]
+        return _literal(field.choices)
     if kind is Kind.MULTI_CHOICE:
-        return Annotated[list[Literal[field.choices]], AfterValidator(_no_repeats)]  # type: ignore[valid-type]
+        return Annotated[_LIST[_literal(field.choices)], AfterValidator(_no_repeats)]
     if kind is Kind.INTEGER:
         bounds = {"ge": -_BIGINT, "le": _BIGINT - 1} | _number_bounds(field)
         return Annotated[int, Field(**bounds)]
@@ -82,7 +115,7 @@ def value_type(field: FieldDefinition) -> Any:
     if kind is Kind.DATETIME:
         return Annotated[dt.datetime, AfterValidator(_utc)]
     if kind is Kind.JSON:
-        return pydantic.JsonValue
+        return Annotated[pydantic.JsonValue, AfterValidator(_storable_json)]
     if kind is Kind.LOOKUP:
         return uuid.UUID
     return _polymorphic_type(field.targets)
@@ -102,12 +135,25 @@ def _no_repeats(values: list[str]) -> list[str]:
     return values
 
 
+# Types built at run time from metadata: through Any, because a type checker can
+# only follow literal arguments to these special forms.
+_LITERAL: Any = Literal
+_LIST: Any = list
+_TYPED_DICT: Any = TypedDict
+
+
+def _literal(values: tuple[str, ...]) -> Any:
+    return _LITERAL[values]
+
+
+def _typed_dict(name: str, fields: dict[str, Any]) -> Any:
+    shape = _TYPED_DICT(name, fields)
+    shape.__pydantic_config__ = ConfigDict(extra="forbid")
+    return shape
+
+
 def _polymorphic_type(targets: tuple[str, ...]) -> Any:
-    reference = TypedDict(  # type: ignore[misc]  # built at run time from metadata
-        "Reference", {"entity": Literal[targets], "id": uuid.UUID}
-    )
-    reference.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
-    return reference
+    return _typed_dict("Reference", {"entity": _literal(targets), "id": uuid.UUID})
 
 
 def field_type(field: FieldDefinition, *, nullable: bool) -> Any:
@@ -126,7 +172,8 @@ class RecordValidator:
 
     def validate_create(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """Validate a new record (defaults filled in); raise :class:`InvalidRecord`."""
-        merged = {**self.defaults, **data} if self.defaults else data
+        # Anything but a mapping is left to pydantic, which reports it at "".
+        merged = {**self.defaults, **data} if self.defaults and isinstance(data, Mapping) else data
         return _run(self.create, merged)
 
     def validate_patch(self, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -149,17 +196,32 @@ def _run(adapter: TypeAdapter[dict[str, Any]], data: Mapping[str, Any]) -> dict[
         raise InvalidRecord(problems_from(exc)) from None
 
 
-def problems_from(exc: pydantic.ValidationError, prefix: tuple[str | int, ...] = ()) -> list[Problem]:
+def problems_from(
+    exc: pydantic.ValidationError, prefix: tuple[str | int, ...] = ()
+) -> list[Problem]:
     """Turn pydantic's errors into problems with JSON pointers and plain messages."""
     problems = []
     for error in exc.errors(include_url=False):
         loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and "[" in p))
-        message = {
-            "missing": "is required",
-            "extra_forbidden": "is not a field of this entity",
-        }.get(error["type"], error["msg"])
-        problems.append(Problem(pointer(*prefix, *loc), message))
+        problems.append(Problem(pointer(*prefix, *loc), _message(error, loc)))
     return problems
+
+
+def _message(error: ErrorDetails, loc: tuple[str | int, ...]) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        if len(loc) == 1 and loc[0] in SYSTEM_COLUMNS:
+            return "is set by the system and cannot be written"
+        return "is not a field of this entity"
+    # Only required fields refuse None at the top level (the others are
+    # nullable), so "should be a valid string" would hide the real rule.
+    if len(loc) == 1 and error["input"] is None:
+        return "is required"
+    if kind == "value_error" and "error" in error.get("ctx", {}):
+        return str(error["ctx"]["error"])  # our own message, without "Value error, "
+    return str(error["msg"])
 
 
 def compile_validator(definition: EntityDefinition) -> RecordValidator:
@@ -183,9 +245,8 @@ def compile_validator(definition: EntityDefinition) -> RecordValidator:
 
 
 def _adapter(name: str, fields: dict[str, Any]) -> TypeAdapter[dict[str, Any]]:
-    shape = TypedDict(name, fields)  # type: ignore[operator]  # built at run time from metadata
-    shape.__pydantic_config__ = ConfigDict(extra="forbid")
-    return TypeAdapter(shape)
+    adapter: TypeAdapter[dict[str, Any]] = TypeAdapter(_typed_dict(name, fields))
+    return adapter
 
 
 def link_validator(attributes: tuple[FieldDefinition, ...]) -> RecordValidator:
@@ -210,14 +271,16 @@ def convert_value(value: Any, old: FieldDefinition, new: FieldDefinition) -> tup
     if value is None:
         return True, None
     plain = to_jsonable_python(value)
+    # A list of one choice becomes that choice (before the text rule would
+    # turn ["a"] into the string "['a']").
+    if old.kind is Kind.MULTI_CHOICE and new.kind is not Kind.MULTI_CHOICE:
+        if not isinstance(plain, list) or len(plain) != 1:
+            return False, None
+        plain = plain[0]
     if new.kind in TEXT_KINDS and not isinstance(plain, str):
         plain = str(plain).lower() if isinstance(plain, bool) else str(plain)
     elif new.kind is Kind.MULTI_CHOICE and not isinstance(plain, list):
         plain = [plain]
-    elif old.kind is Kind.MULTI_CHOICE and isinstance(plain, list):
-        if len(plain) != 1:
-            return False, None
-        plain = plain[0]
     try:
         converted = TypeAdapter(field_type(new, nullable=True)).validate_python(plain)
     except pydantic.ValidationError:

@@ -8,14 +8,14 @@ the steps. Steps are *safe* (nothing breaks, nothing is lost), *breaking*
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 import dataclasses
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
 from xrm_core.errors import DefinitionError, Problem, pointer
-from xrm_core.metadata.definition import EntityDefinition, FieldDefinition, Kind
+from xrm_core.metadata.definition import EntityDefinition, FieldDefinition, Kind, humanize
 
 _TEXTUAL = frozenset({Kind.STRING, Kind.TEXT, Kind.EMAIL, Kind.PHONE, Kind.URL, Kind.CHOICE})
 _NUMERIC = frozenset({Kind.INTEGER, Kind.DECIMAL, Kind.MONEY})
@@ -28,6 +28,9 @@ SAFE_CONVERSIONS: frozenset[tuple[Kind, Kind]] = frozenset(
     | {(Kind.DATE, Kind.DATETIME), (Kind.CHOICE, Kind.MULTI_CHOICE)}
     | {(a, Kind.JSON) for a in Kind if a not in (Kind.LOOKUP, Kind.POLYMORPHIC_LOOKUP)}
 )
+
+#: Ends the description of a conversion that may lose values.
+LOSSY_NOTE = " (values that cannot be converted are dropped)"
 
 #: Kinds whose values cannot be converted to or from anything else.
 _UNCONVERTIBLE = frozenset({Kind.LOOKUP, Kind.POLYMORPHIC_LOOKUP})
@@ -160,9 +163,7 @@ def _diff_entity(
     _check_renames(old, new, renames)
     steps: list[Step] = []
     if _entity_labels(old) != _entity_labels(new):
-        steps.append(
-            Step("change_entity", new.name, Safety.SAFE, f"change labels of {new.name!r}")
-        )
+        steps.append(Step("change_entity", new.name, Safety.SAFE, f"change labels of {new.name!r}"))
     steps.extend(_field_steps(old, new, renames))
     steps.extend(_index_steps(old, new, renames))
     steps.extend(_relationship_steps(old, new))
@@ -173,7 +174,9 @@ def _entity_labels(d: EntityDefinition) -> tuple[Any, ...]:
     return (d.label, d.plural, d.schema.get("description"))
 
 
-def _check_renames(old: EntityDefinition, new: EntityDefinition, renames: Mapping[str, str]) -> None:
+def _check_renames(
+    old: EntityDefinition, new: EntityDefinition, renames: Mapping[str, str]
+) -> None:
     problems = []
     for src, dst in renames.items():
         if not old.has_field(src):
@@ -223,6 +226,12 @@ def _field_steps(
                 Step("add_field", new.name, safety, f"add field {new.name}.{f.name}", field=f.name)
             )
         else:
+            if before.name != f.name:
+                # A rename is its own step; a label derived from the name follows it.
+                derived = before.label == humanize(before.name) and f.label == humanize(f.name)
+                before = dataclasses.replace(
+                    before, name=f.name, label=f.label if derived else before.label
+                )
             steps.extend(_change_steps(new.name, before, f))
     return steps
 
@@ -240,14 +249,15 @@ def _change_steps(entity: str, old: FieldDefinition, new: FieldDefinition) -> li
                     )
                 ],
             )
-        safe = (old.kind, new.kind) in SAFE_CONVERSIONS and _storage(old)[1:] <= _storage(new)[1:]
+        same_or_safe = old.kind == new.kind or (old.kind, new.kind) in SAFE_CONVERSIONS
+        safe = same_or_safe and _fits(old, new)
         return [
             Step(
                 "convert_field",
                 entity,
                 Safety.BREAKING if safe else Safety.DESTRUCTIVE,
                 f"convert field {where} from {_describe(old)} to {_describe(new)}"
-                + ("" if safe else " (values that cannot be converted are dropped)"),
+                + ("" if safe else LOSSY_NOTE),
                 field=new.name,
                 details={"from_kind": old.kind.value, "to_kind": new.kind.value},
             )
@@ -272,6 +282,19 @@ def _change_steps(entity: str, old: FieldDefinition, new: FieldDefinition) -> li
 
 def _storage(f: FieldDefinition) -> tuple[Kind, int, int]:
     return (f.kind, f.precision or 0, f.scale or 0)
+
+
+def _fits(old: FieldDefinition, new: FieldDefinition) -> bool:
+    """True unless a fixed-point value may not fit the new column's digits."""
+    fixed = (Kind.DECIMAL, Kind.MONEY)
+    if old.kind not in fixed or new.kind not in fixed:
+        # Integers are measured against the data before applying, which catches
+        # the rare value too large for the new column.
+        return True
+    old_scale, new_scale = old.scale or 0, new.scale or 0
+    old_whole = (old.precision or 0) - old_scale
+    new_whole = (new.precision or 0) - new_scale
+    return new_scale >= old_scale and new_whole >= old_whole
 
 
 def _describe(f: FieldDefinition) -> str:

@@ -10,22 +10,28 @@ transaction, so a failure leaves the database as it was.
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic_core import to_jsonable_python
 from sqlalchemy.engine import Connection
 
-from xrm_core.errors import ConfirmationRequired, DefinitionError, Problem, UnknownEntity, pointer
+from xrm_core.errors import (
+    ConfirmationRequired,
+    DefinitionError,
+    Problem,
+    UnknownEntity,
+    XRMError,
+    pointer,
+)
 from xrm_core.ids import new_id
+from xrm_core.metadata import impact
 from xrm_core.metadata import plan as planning
 from xrm_core.metadata.definition import EntityDefinition, normalize, parse
-from xrm_core.metadata.models import RecordValidator, compile_validator, convert_value
-from xrm_core.metadata.plan import Plan, Safety, Step
+from xrm_core.metadata.models import RecordValidator, compile_validator
+from xrm_core.metadata.plan import Plan, Safety
 from xrm_core.metadata.validation import check
 from xrm_core.storage.database import Database
 from xrm_core.storage.ddl import Catalog, SchemaChanger
@@ -106,7 +112,11 @@ class MetadataService:
             ).mappings()
             return [
                 HistoryEntry(
-                    r["entity"], r["version"], r["owner"], r["definition"], r["plan"],
+                    r["entity"],
+                    r["version"],
+                    r["owner"],
+                    r["definition"],
+                    r["plan"],
                     r["changed_at"],
                 )
                 for r in rows
@@ -137,7 +147,9 @@ class MetadataService:
         """What :meth:`define` would do, without doing it (a dry run)."""
         wanted = self._check(_as_list(schemas))
         with self.db.transaction(write=False) as conn:
-            steps = self._measure(conn, planning.diff(self._current(), wanted, renames), wanted)
+            steps = impact.measure(
+                conn, self.catalog, planning.diff(self._current(), wanted, renames), wanted
+            )
         return Plan(tuple(steps))
 
     def define(
@@ -156,8 +168,11 @@ class MetadataService:
         """
         wanted = self._check(_as_list(schemas))
         with self.db.ddl_transaction() as conn:
-            steps = self._measure(conn, planning.diff(self._current(), wanted, renames), wanted)
+            steps = impact.measure(
+                conn, self.catalog, planning.diff(self._current(), wanted, renames), wanted
+            )
             plan = Plan(tuple(steps))
+            impact.refuse_duplicates(plan, wanted)
             self._require_confirmation(plan, confirm)
             if plan.is_empty:
                 return plan
@@ -216,9 +231,7 @@ class MetadataService:
         problems: list[Problem] = []
         for i, schema in enumerate(schemas):
             prefix = pointer(i) if len(schemas) > 1 else ""
-            problems.extend(
-                Problem(prefix + p.pointer, p.message) for p in check(schema, known)
-            )
+            problems.extend(Problem(prefix + p.pointer, p.message) for p in check(schema, known))
         duplicates = {n for n in names if names.count(n) > 1}
         problems.extend(Problem("", f"entity {n!r} is defined twice") for n in duplicates)
         if problems:
@@ -247,99 +260,52 @@ class MetadataService:
             destructive = [s for s in plan.steps if s.safety is Safety.DESTRUCTIVE]
             raise ConfirmationRequired(
                 "this change drops data; confirm it to go ahead (dropped values are exported)",
-                [Problem(pointer(s.entity, s.field or ""), s.description) for s in destructive],
+                [
+                    Problem(pointer(s.entity, *([s.field] if s.field else [])), s.description)
+                    for s in destructive
+                ],
                 {"plan": plan.to_dict()},
             )
-
-    def _measure(
-        self, conn: Connection, steps: list[Step], wanted: Iterable[EntityDefinition]
-    ) -> list[Step]:
-        """Look at the data: a conversion that would lose nothing is not destructive."""
-        by_name = {d.name: d for d in wanted}
-        measured = []
-        for step in steps:
-            if step.action == "convert_field" and step.field is not None:
-                lost = len(self._conversion(conn, step, by_name[step.entity])[1])
-                safety = Safety.DESTRUCTIVE if lost else max(Safety.BREAKING, step.safety)
-                if step.safety is Safety.SAFE:
-                    safety = Safety.SAFE
-                details = {**step.details, "values_lost": lost}
-                step = replace(step, safety=safety, details=details)
-            measured.append(step)
-        return measured
-
-    def _conversion(
-        self, conn: Connection, step: Step, wanted: EntityDefinition
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Converted values and lost values (``{"id", "value"}`` rows) of a field."""
-        assert step.field is not None  # noqa: S101 -- convert steps always name a field
-        old = self.get(step.entity).field(step.field)
-        new = wanted.field(step.field)
-        column = self.catalog.table(step.entity).c[old.name]
-        id_col = self.catalog.table(step.entity).c.id
-        kept: list[dict[str, Any]] = []
-        lost: list[dict[str, Any]] = []
-        for row in conn.execute(sa.select(id_col, column).where(column.is_not(None))):
-            ok, value = convert_value(row[1], old, new)
-            kept.append({"_id": row[0], "_value": value})
-            if not ok:
-                lost.append({"id": row[0], "value": row[1]})
-        return kept, lost
 
     def _apply(
         self, conn: Connection, plan: Plan, new: Mapping[str, EntityDefinition], owner: str
     ) -> list[str]:
         old_catalog = self.catalog
         new_catalog = Catalog(new, self.db.dialect)
-        exports = self._export_losses(conn, plan, new)
+        exports = impact.export_losses(conn, old_catalog, plan, new, self.export_dir)
         conversions = {
-            s.field: self._conversion(conn, s, new[s.entity])[0]
+            (s.entity, str(s.field)): impact.conversion(conn, old_catalog, s, new[s.entity])[0]
             for s in plan.steps
             if s.action == "convert_field"
         }
-        SchemaChanger(conn, old_catalog, new_catalog).apply(list(plan.steps))
-        for step in plan.steps:
-            if step.action == "convert_field" and conversions.get(step.field):
-                table = new_catalog.table(step.entity)
-                conn.execute(
-                    table.update()
-                    .where(table.c.id == sa.bindparam("_id"))
-                    .values({str(step.field): sa.bindparam("_value")}),
-                    conversions[step.field],
-                )
-        self._record(conn, plan, new, owner)
+        try:
+            SchemaChanger(conn, old_catalog, new_catalog).apply(list(plan.steps))
+            for (entity, field), values in conversions.items():
+                if values:
+                    table = new_catalog.table(entity)
+                    conn.execute(
+                        table.update()
+                        .where(table.c.id == sa.bindparam("_id"))
+                        .values({field: sa.bindparam("_value")}),
+                        values,
+                    )
+        except sa.exc.IntegrityError as exc:
+            # What the measurement cannot foresee (say, a converted value now
+            # duplicating another under a new unique key); the transaction rolls back.
+            first_line = str(exc.orig).splitlines()[0]
+            raise XRMError(
+                f"the existing records do not fit the new definition: {first_line}"
+            ) from exc
+        self._record(conn, plan, new, owner, exports)
         return exports
-
-    def _export_losses(
-        self, conn: Connection, plan: Plan, new: Mapping[str, EntityDefinition]
-    ) -> list[str]:
-        exports = []
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
-        for step in plan.steps:
-            rows: list[dict[str, Any]] = []
-            if step.action == "convert_field":
-                rows = self._conversion(conn, step, new[step.entity])[1]
-            elif step.action == "remove_field" and step.field is not None:
-                rows = self._field_values(conn, step.entity, step.field)
-            elif step.action == "drop_entity":
-                table = self.catalog.table(step.entity)
-                rows = [dict(r) for r in conn.execute(sa.select(table)).mappings()]
-            elif step.action == "remove_relationship" and step.field is not None:
-                link = self.catalog.link_tables[step.entity, step.field]
-                rows = [dict(r) for r in conn.execute(sa.select(link)).mappings()]
-            if rows:
-                name = f"{stamp}-{step.entity}-{step.field or 'all'}-{step.action}.jsonl"
-                exports.append(str(_write_jsonl(self.export_dir / name, rows)))
-        return exports
-
-    def _field_values(self, conn: Connection, entity: str, field: str) -> list[dict[str, Any]]:
-        table = self.catalog.table(entity)
-        columns = [table.c[c] for c in self.get(entity).field(field).columns]
-        query = sa.select(table.c.id, *columns).where(sa.or_(*(c.is_not(None) for c in columns)))
-        return [dict(r) for r in conn.execute(query).mappings()]
 
     def _record(
-        self, conn: Connection, plan: Plan, new: Mapping[str, EntityDefinition], owner: str
+        self,
+        conn: Connection,
+        plan: Plan,
+        new: Mapping[str, EntityDefinition],
+        owner: str,
+        exports: Sequence[str],
     ) -> None:
         now = dt.datetime.now(dt.UTC)
         touched = dict.fromkeys(s.entity for s in plan.steps)
@@ -365,8 +331,13 @@ class MetadataService:
             steps = [s.to_dict() for s in plan.steps if s.entity == name]
             conn.execute(
                 entity_history_table.insert().values(
-                    id=new_id(), entity=name, version=version, owner=owner, definition=doc,
-                    plan={"steps": steps}, changed_at=now,
+                    id=new_id(),
+                    entity=name,
+                    version=version,
+                    owner=owner,
+                    definition=doc,
+                    plan={"steps": steps, "exports": list(exports)},
+                    changed_at=now,
                 )
             )
         self._bump_version(conn)
@@ -391,11 +362,3 @@ def _as_list(schemas: Schema | Sequence[Schema]) -> list[Schema]:
     if isinstance(schemas, Mapping):
         return [schemas]
     return list(schemas)
-
-
-def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as out:
-        for row in rows:
-            out.write(json.dumps(to_jsonable_python(row), sort_keys=True) + "\n")
-    return path

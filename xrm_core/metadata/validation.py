@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Generator, Iterator, Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-from jsonschema.exceptions import ValidationError as SchemaError
+# jsonschema ships no type information and no stubs package is installed.
+import jsonschema  # type: ignore[import-untyped]
+from jsonschema.exceptions import ValidationError as SchemaError  # type: ignore[import-untyped]
 
 from xrm_core.errors import Problem, pointer
 from xrm_core.metadata.definition import (
@@ -23,6 +24,7 @@ from xrm_core.metadata.definition import (
     SYSTEM_COLUMNS,
     TEXT_KINDS,
     Kind,
+    default_index_name,
     infer_kind,
 )
 
@@ -62,36 +64,53 @@ def check(doc: Any, known_entities: Collection[str]) -> list[Problem]:
     """
     if not isinstance(doc, Mapping):
         return [Problem("", "an entity definition must be a JSON object")]
-    problems = [_plain(e) for e in _validator().iter_errors(doc)]
+    problems = [p for e in _validator().iter_errors(doc) for p in _plain(e)]
     problems.extend(_check_semantics(doc, known_entities))
     unique = list(dict.fromkeys(problems))
     return sorted(unique, key=lambda p: p.pointer)
 
 
-def _plain(error: SchemaError) -> Problem:
+def _plain(error: SchemaError) -> list[Problem]:
     """Rephrase a meta-schema error for a person, pointing at the culprit."""
     path = [str(p) for p in error.absolute_path]
     where = pointer(*path)
     value = error.instance
-    if error.validator == "additionalProperties":
+    if error.validator == "additionalProperties" and isinstance(value, Mapping):
+        # One problem per unknown key, each pointing at the key itself.
         extra = sorted(set(value) - set(error.schema.get("properties", {})))
-        return Problem(pointer(*path, extra[0]) if extra else where, f"unknown key {extra}")
+        return [Problem(pointer(*path, key), f"unknown key {key!r}") for key in extra]
     if error.validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
-        return Problem(where, f"missing required key '{missing}'")
+        return [Problem(where, f"missing required key '{missing}'")]
     if error.validator == "enum" and path[-1:] == ["kind"]:
-        return Problem(where, f"unknown kind {value!r}; the kinds are: {', '.join(Kind)}")
+        return [Problem(where, f"unknown kind {value!r}; the kinds are: {', '.join(Kind)}")]
+    if error.validator == "format" and error.validator_value == "regex":
+        return [_bad_regex(where, value)]
+    if error.validator == "minItems" and error.validator_value == 1:
+        return [Problem(where, "must not be empty")]
+    # A bad property name is reported on the object holding it; point at the name.
+    if "propertyNames" in error.relative_schema_path and isinstance(value, str):
+        where = pointer(*path, value)
     if error.validator == "pattern" and isinstance(value, str):
-        name_path = pointer(*path, value) if error.relative_schema_path[0] == "propertyNames" else where
-        return Problem(
-            name_path,
-            f"bad name {value!r}: use lower snake_case, starting with a letter (a-z, 0-9, _)",
-        )
+        return [
+            Problem(
+                where,
+                f"bad name {value!r}: use lower snake_case, starting with a letter (a-z, 0-9, _)",
+            )
+        ]
     if error.validator == "not" and isinstance(value, str):
-        return Problem(where, f"bad name {value!r}: names starting with 'xrm_' are reserved")
+        return [Problem(where, f"bad name {value!r}: names starting with 'xrm_' are reserved")]
     if error.validator == "maxLength" and isinstance(value, str):
-        return Problem(where, f"name {value!r} is too long (at most {error.validator_value})")
-    return Problem(where, error.message)
+        return [Problem(where, f"name {value!r} is too long (at most {error.validator_value})")]
+    return [Problem(where, error.message)]
+
+
+def _bad_regex(where: str, pattern: Any) -> Problem:
+    try:
+        re.compile(pattern)
+    except (re.error, TypeError) as exc:
+        return Problem(where, f"pattern is not a valid regular expression: {exc}")
+    return Problem(where, "pattern is not a valid regular expression")
 
 
 def _check_semantics(doc: Mapping[str, Any], known: Collection[str]) -> Iterator[Problem]:
@@ -99,7 +118,13 @@ def _check_semantics(doc: Mapping[str, Any], known: Collection[str]) -> Iterator
     props = doc.get("properties")
     if not isinstance(xrm, Mapping) or not isinstance(props, Mapping):
         return
-    known = {*known, xrm.get("name")}
+    if isinstance(xrm.get("name"), str):
+        known = {*known, xrm["name"]}  # a lookup may point at its own entity
+    if isinstance(xrm.get("name"), str) and "__" in xrm["name"]:
+        yield Problem(
+            pointer("x-xrm", "name"),
+            f"bad name {xrm['name']!r}: '__' is reserved for many-to-many link tables",
+        )
     kinds: dict[str, Kind] = {}
     for name, prop in props.items():
         if isinstance(prop, Mapping):
@@ -113,6 +138,7 @@ def _check_semantics(doc: Mapping[str, Any], known: Collection[str]) -> Iterator
     for key in ("alternate_keys", "indexes"):
         for i, index in enumerate(xrm.get(key) or []):
             yield from _check_index(index, kinds, ("x-xrm", key, i))
+    yield from _check_index_names(xrm, kinds, props)
     yield from _check_relationships(xrm, kinds, known)
 
 
@@ -137,7 +163,7 @@ def _check_columns(kinds: Mapping[str, Kind], xrm: Mapping[str, Any]) -> Iterato
 
 def _check_field(
     name: str, prop: Mapping[str, Any], path: tuple[str | int, ...], known: Collection[str]
-) -> Iterator[Problem]:
+) -> Generator[Problem, None, Kind | None]:
     """Yield the field's problems; return its kind (or None when it has none)."""
     where = pointer(*path)
     kind = infer_kind(prop)
@@ -159,7 +185,9 @@ def _check_field(
 def _check_reference(
     kind: Kind, xrm: Mapping[str, Any], path: tuple[str | int, ...], known: Collection[str]
 ) -> Iterator[Problem]:
-    at = lambda *p: pointer(*path, "x-xrm", *p)  # noqa: E731 -- a local shorthand reads best
+    def at(*p: str | int) -> str:
+        return pointer(*path, "x-xrm", *p)
+
     if kind is Kind.LOOKUP:
         target = xrm.get("target")
         if target is None:
@@ -170,8 +198,10 @@ def _check_reference(
         yield Problem(at("target"), "only a lookup has a target")
     if kind is Kind.POLYMORPHIC_LOOKUP:
         targets = xrm.get("targets")
-        if not targets:
-            yield Problem(at(), "a polymorphic lookup needs x-xrm.targets: the entities it may point at")
+        if "targets" not in xrm:  # an empty list is the meta-schema's to report
+            yield Problem(
+                at(), "a polymorphic lookup needs x-xrm.targets: the entities it may point at"
+            )
         for i, target in enumerate(targets or []):
             if target not in known:
                 yield Problem(at("targets", i), f"lookup to unknown entity {target!r}")
@@ -200,8 +230,8 @@ def _check_constraints(
     if "pattern" in prop and isinstance(prop["pattern"], str):
         try:
             re.compile(prop["pattern"])
-        except re.error as exc:
-            yield bad("pattern", f"pattern is not a valid regular expression: {exc}")
+        except re.error:
+            yield _bad_regex(pointer(*path, "pattern"), prop["pattern"])
     for key in ("minimum", "maximum"):
         if key in prop and kind not in NUMBER_KINDS:
             yield bad(key, f"{key} applies to number kinds, not {kind.value!r}")
@@ -238,6 +268,31 @@ def _check_index(
             yield Problem(pointer(*path, "fields", i), f"index on unknown field {name!r}")
         elif kind in _UNINDEXABLE:
             yield Problem(pointer(*path, "fields", i), f"a {kind} field cannot be indexed")
+
+
+def _check_index_names(
+    xrm: Mapping[str, Any], kinds: Mapping[str, Kind], props: Mapping[str, Any]
+) -> Iterator[Problem]:
+    """Two different indexes may not share a name (fields' own indexes included)."""
+    seen: dict[str, tuple[tuple[str, ...], bool]] = {}
+    for name, kind in kinds.items():
+        xrm_field = props[name].get("x-xrm") or {}
+        if xrm_field.get("unique"):
+            seen[f"uq_{name}"] = ((name,), True)
+        elif xrm_field.get("indexed") or kind in (Kind.LOOKUP, Kind.POLYMORPHIC_LOOKUP):
+            seen[f"ix_{name}"] = ((name,), False)
+    for key, prefix in (("alternate_keys", "ak"), ("indexes", "ix")):
+        for i, index in enumerate(xrm.get(key) or []):
+            fields = index.get("fields") if isinstance(index, Mapping) else None
+            if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
+                continue  # the meta-schema reports it
+            unique = key == "alternate_keys" or bool(index.get("unique", False))
+            name = index.get("name") or default_index_name(prefix, fields)
+            if seen.setdefault(name, (tuple(fields), unique)) != (tuple(fields), unique):
+                at = "name" if "name" in index else "fields"
+                yield Problem(
+                    pointer("x-xrm", key, i, at), f"another index is already called {name!r}"
+                )
 
 
 def _check_relationships(

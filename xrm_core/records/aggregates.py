@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from xrm_core.errors import Problem, QueryError
+from xrm_core.errors import Problem, QueryError, pointer
 from xrm_core.metadata.definition import NUMBER_KINDS, TEMPORAL_KINDS, Kind
 from xrm_core.records.query import QueryBuilder
 
@@ -31,15 +31,17 @@ class Measure:
 
 def parse_measure(name: str, spec: Any) -> Measure:
     """``"count"``, ``"sum:amount"`` or ``{"function": "sum", "field": "amount"}``."""
-    at = f"/measures/{name}"
+    at = "/measures" + pointer(name)
     if isinstance(spec, str):
-        function, _, field = spec.partition(":")
-        spec = {"function": function, "field": field or None}
+        function, _, name_of_field = spec.partition(":")
+        spec = {"function": function, "field": name_of_field or None}
     if not isinstance(spec, Mapping) or spec.get("function") not in FUNCTIONS:
         raise _error(at, f"a measure is one of {', '.join(FUNCTIONS)}, e.g. 'sum:amount'")
     field = spec.get("field")
     if field is None and spec["function"] != "count":
         raise _error(at, f"{spec['function']!r} needs a field, e.g. '{spec['function']}:amount'")
+    if field is not None and (not isinstance(field, str) or not field):
+        raise _error(at, "a measure's field is a field path such as 'amount'")
     return Measure(spec["function"], field)
 
 
@@ -56,18 +58,25 @@ def aggregate_query(
     names: list[str] = []
     for i, spec in enumerate(group_by):
         if not isinstance(spec, str):
-            raise _error(f"/group_by/{i}", "a group is a field path, optionally ':day', ':month' or ':year'")
+            raise _error(
+                f"/group_by/{i}", "a group is a field path, optionally ':day', ':month' or ':year'"
+            )
         groups.append(_group(builder, spec, f"/group_by/{i}").label(f"g{i}"))
         names.append(spec)
     columns: list[sa.ColumnElement[Any]] = []
     for j, (name, spec) in enumerate(measures.items()):
+        if not isinstance(name, str) or not name:
+            raise _error("/measures", "a measure's name is a non-empty string")
         columns.append(_measure(builder, parse_measure(name, spec), name).label(f"m{j}"))
         names.append(name)
     query = sa.select(*groups, *columns).select_from(builder.from_clause())
     if where is not None:
         query = query.where(where)
     if groups:
-        query = query.group_by(*groups).order_by(*groups)
+        # NULL is the smallest value, as in sorted queries (PostgreSQL puts it last by default).
+        postgresql = builder.catalog.dialect == "postgresql"
+        order = [g.asc().nulls_first() if postgresql else g.asc() for g in groups]
+        query = query.group_by(*groups).order_by(*order)
     return query, names
 
 
@@ -89,7 +98,7 @@ def _group(builder: QueryBuilder, spec: str, at: str) -> sa.ColumnElement[Any]:
 
 
 def _measure(builder: QueryBuilder, measure: Measure, name: str) -> sa.ColumnElement[Any]:
-    at = f"/measures/{name}"
+    at = "/measures" + pointer(name)
     if measure.field is None:
         return sa.func.count()
     resolved = builder.resolve(measure.field, at)

@@ -108,7 +108,7 @@ def _conditions(path: str, value: Any, at: str) -> list[Filter]:
         return [_condition(path, "eq", value, at, implicit=True)]
     if not value:
         raise _error(at, "give at least one operator")
-    found = []
+    found: list[Filter] = []
     for op, operand in value.items():
         check_operand(op, operand, at + pointer(op))
         found.append(_condition(path, op, operand, at))

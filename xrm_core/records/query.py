@@ -12,7 +12,7 @@ import binascii
 import dataclasses
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -32,7 +32,7 @@ from xrm_core.metadata.definition import (
     Kind,
 )
 from xrm_core.metadata.models import value_type
-from xrm_core.records.filters import And, Condition, Filter, Not, Or, check_operand, parse_filter
+from xrm_core.records.filters import And, Condition, Not, Or, check_operand, parse_filter
 from xrm_core.storage.ddl import Catalog
 
 #: System columns as fields: what they hold, for filtering and sorting.
@@ -60,8 +60,14 @@ _ALLOWED_OPS: dict[str, frozenset[Kind]] = {
     "starts_with": TEXT_KINDS,
     "is_null": frozenset(Kind),
 }
-for _op, _like in (("ne", "eq"), ("in", "eq"), ("not_in", "eq"), ("le", "lt"), ("gt", "lt"), ("ge", "lt")):
-    _ALLOWED_OPS[_op] = _ALLOWED_OPS[_like]
+_ALLOWED_OPS |= {
+    "ne": _ALLOWED_OPS["eq"],
+    "in": _ALLOWED_OPS["eq"],
+    "not_in": _ALLOWED_OPS["eq"],
+    "le": _ALLOWED_OPS["lt"],
+    "gt": _ALLOWED_OPS["lt"],
+    "ge": _ALLOWED_OPS["lt"],
+}
 
 
 @dataclass(frozen=True)
@@ -174,6 +180,9 @@ class QueryBuilder:
         key_at = cond.at if cond.at is not None else at + pointer(cond.path)
         op_at = key_at if cond.implicit else key_at + pointer(cond.op)
         check_operand(cond.op, cond.value, op_at)
+        if cond.value is None and cond.op in ("eq", "ne"):
+            # As in the JSON form: ``eq None`` asks for no value (a Python-built Condition).
+            cond = dataclasses.replace(cond, op="is_null", value=cond.op == "eq")
         at = "/filter" + op_at
         resolved = self.resolve(cond.path, "/filter" + key_at)
         field, col = resolved.field, resolved.column
@@ -203,14 +212,15 @@ class QueryBuilder:
             pattern = f"%{pattern}%" if op == "contains" else f"{pattern}%"
             return _like(col, pattern, self.catalog.dialect)
         value = coerce(field, cond.value, at)
-        return {
+        compare: dict[str, Callable[[Any], sa.ColumnElement[bool]]] = {
             "eq": col.__eq__,
             "ne": col.__ne__,
             "lt": col.__lt__,
             "le": col.__le__,
             "gt": col.__gt__,
             "ge": col.__ge__,
-        }[op](value)
+        }
+        return compare[op](value)
 
     def _has_choice(self, col: sa.ColumnElement[Any], value: str) -> sa.ColumnElement[bool]:
         if self.catalog.dialect == "postgresql":
@@ -237,7 +247,7 @@ class QueryBuilder:
 
     def order_by(self, keys: list[tuple[Resolved, bool]]) -> list[sa.ColumnElement[Any]]:
         """ORDER BY terms: NULL smallest (explicit on PostgreSQL, native on SQLite)."""
-        terms = []
+        terms: list[sa.ColumnElement[Any]] = []
         for resolved, desc in keys:
             term = resolved.column.desc() if desc else resolved.column.asc()
             if resolved.nullable and self.catalog.dialect == "postgresql":
@@ -254,7 +264,9 @@ class QueryBuilder:
         return sa.or_(*alternatives)
 
 
-def _is_empty(col: sa.ColumnElement[Any], field: FieldDefinition, dialect: str) -> sa.ColumnElement[bool]:
+def _is_empty(
+    col: sa.ColumnElement[Any], field: FieldDefinition, dialect: str
+) -> sa.ColumnElement[bool]:
     """``col`` holds no value; a JSON ``null`` in a JSON column reads back as None, so it counts."""
     if field.kind not in (Kind.JSON, Kind.MULTI_CHOICE):
         return col.is_(None)
@@ -263,14 +275,19 @@ def _is_empty(col: sa.ColumnElement[Any], field: FieldDefinition, dialect: str) 
 
 
 def _same(col: sa.ColumnElement[Any], value: Any) -> sa.ColumnElement[bool]:
-    return col.is_(None) if value is None else col == value
+    return col.is_(None) if value is None else col == _bound(col, value)
 
 
 def _beyond(col: sa.ColumnElement[Any], value: Any, desc: bool) -> sa.ColumnElement[bool]:
     """``col`` comes after ``value`` when NULL is the smallest value."""
     if desc:
-        return sa.false() if value is None else sa.or_(col < value, col.is_(None))
-    return col.is_not(None) if value is None else col > value
+        return sa.false() if value is None else sa.or_(col < _bound(col, value), col.is_(None))
+    return col.is_not(None) if value is None else col > _bound(col, value)
+
+
+def _bound(col: sa.ColumnElement[Any], value: Any) -> sa.BindParameter[Any]:
+    # An explicit parameter: SQLAlchemy refuses ``col > True`` with a plain bool.
+    return sa.bindparam(None, value, type_=col.type)
 
 
 def _escape_like(text: str) -> str:
@@ -289,7 +306,9 @@ def _element(field: FieldDefinition) -> FieldDefinition:
 
 
 @lru_cache(maxsize=1024)
-def _filter_adapter(kind: Kind, choices: tuple[str, ...], precision: int | None) -> TypeAdapter[Any]:
+def _filter_adapter(
+    kind: Kind, choices: tuple[str, ...], precision: int | None
+) -> TypeAdapter[Any]:
     # Filter values follow the field's type but not its rules: a filter may ask
     # for a value longer than maxLength, or outside minimum/maximum.
     loose = FieldDefinition("value", kind, "", choices=choices, precision=None, scale=None)
@@ -302,12 +321,12 @@ def coerce(field: FieldDefinition, value: Any, at: str) -> Any:
         raise _error(at, "null is not a value here; use is_null")
     if isinstance(value, bool) and field.kind in NUMBER_KINDS:
         # pydantic would read true as 1; in a filter that is a mistake, not a number.
-        raise _error(at, f"{value!r} does not fit a {field.kind} field: give a number")
+        raise _error(at, f"{value!r} is not a valid {field.kind} value: give a number")
     try:
         return _filter_adapter(field.kind, field.choices, field.precision).validate_python(value)
     except pydantic.ValidationError as exc:
         message = exc.errors(include_url=False)[0]["msg"]
-        raise _error(at, f"{value!r} does not fit a {field.kind} field: {message}") from None
+        raise _error(at, f"{value!r} is not a valid {field.kind} value: {message}") from None
 
 
 def encode_cursor(order: Sequence[str], values: Sequence[Any]) -> str:
@@ -317,7 +336,9 @@ def encode_cursor(order: Sequence[str], values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, order: Sequence[str], keys: list[tuple[Resolved, bool]]) -> list[Any]:
+def decode_cursor(
+    cursor: str, order: Sequence[str], keys: list[tuple[Resolved, bool]]
+) -> list[Any]:
     """The sort values inside ``cursor``; raise :class:`QueryError` when it does not fit."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))

@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -104,6 +105,10 @@ class DeleteReport:
     dry_run: bool = False
 
 
+_Row = tuple[int, Mapping[str, Any]]
+_Chunk = Callable[[Connection, list[_Row]], list[RowResult]]
+
+
 class _RowFailed(Exception):
     """Internal: one row of a bulk operation failed with ``error``."""
 
@@ -120,31 +125,38 @@ class RecordService:
         self.db = db
         self.metadata = metadata
         self.entity = entity
-        self.definition: EntityDefinition = metadata.get(entity)
+        metadata.get(entity)  # raises UnknownEntity now rather than at first use
+
+    @property
+    def definition(self) -> EntityDefinition:
+        """The entity's definition in force (a service outlives definition changes)."""
+        return self.metadata.get(self.entity)
 
     # -- reading ---------------------------------------------------------
 
     def get(
-        self, record_id: uuid.UUID | str, *, fields: Sequence[str] | None = None,
+        self,
+        record_id: uuid.UUID | str,
+        *,
+        fields: Sequence[str] | None = None,
         expand: Sequence[str] | None = None,
     ) -> Record:
         """The record with ``record_id``; raises :class:`RecordNotFound`."""
         rid = _as_uuid(record_id)
-        table = self._table()
+        selected = self._selected(fields)
         with self.db.transaction(write=False) as conn:
             row = conn.execute(self._get_statement(), {"id": rid}).mappings().first()
             if row is None:
                 raise RecordNotFound(f"no {self.entity} with id {rid}", details={"id": str(rid)})
-            record = self._to_record(row, self._selected(fields))
+            record = self._to_record(row, selected)
             if expand:
                 self._expand(conn, [record], expand)
-        del table
         return record
 
     def query(
         self,
         *,
-        filter: Any = None,  # noqa: A002 -- the query language's own word
+        filter: Any = None,
         order: Sequence[str] | None = None,
         limit: int = 50,
         cursor: str | None = None,
@@ -184,7 +196,7 @@ class RecordService:
             next_cursor = encode_cursor(order, [last[f"_k{i}"] for i in range(len(keys))])
         return Page(records, next_cursor, total)
 
-    def count(self, *, filter: Any = None) -> int:  # noqa: A002 -- the query language's word
+    def count(self, *, filter: Any = None) -> int:
         """How many records match ``filter``."""
         builder = QueryBuilder(self.metadata.catalog, self.entity)
         where = builder.where(filter)
@@ -196,9 +208,12 @@ class RecordService:
         *,
         group_by: Sequence[str] = (),
         measures: Mapping[str, Any] | None = None,
-        filter: Any = None,  # noqa: A002 -- the query language's word
+        filter: Any = None,
     ) -> list[Record]:
-        """Grouped measures: ``aggregate(group_by=["created_at:month"], measures={"total": "sum:amount"})``."""
+        """Measures per group of records matching ``filter``.
+
+        ``aggregate(group_by=["created_at:month"], measures={"total": "sum:amount"})``
+        """
         builder = QueryBuilder(self.metadata.catalog, self.entity)
         where = builder.where(filter)
         scope = self._scope()
@@ -214,22 +229,29 @@ class RecordService:
         """Validate and store a new record; return it as stored."""
         values = self._validate(lambda: self.metadata.validator(self.entity).validate_create(data))
         with self.db.transaction() as conn:
-            self._check_references(conn, [values])
+            self._check_references(conn, values)
             row = self._new_row(values, _now())
             self._insert(conn, [row])
         return self._to_record(row, None)
 
     def update(
-        self, record_id: uuid.UUID | str, changes: Mapping[str, Any], *, if_version: int | None = None
+        self,
+        record_id: uuid.UUID | str,
+        changes: Mapping[str, Any],
+        *,
+        if_version: int | None = None,
     ) -> Record:
         """Change some fields; with ``if_version``, refuse if the record changed since.
 
         Raises :class:`VersionConflict` for a stale version, :class:`RecordNotFound`.
         """
         rid = _as_uuid(record_id)
-        values = self._validate(lambda: self.metadata.validator(self.entity).validate_patch(changes))
+        _check_version(if_version)
+        values = self._validate(
+            lambda: self.metadata.validator(self.entity).validate_patch(changes)
+        )
         with self.db.transaction() as conn:
-            self._check_references(conn, [values])
+            self._check_references(conn, values)
             return self._update(conn, rid, values, if_version)
 
     def delete(
@@ -241,6 +263,7 @@ class RecordService:
         Raises :class:`DeleteRestricted` when a restrict relationship has records.
         """
         rid = _as_uuid(record_id)
+        _check_version(if_version)
         report = DeleteReport(dry_run=dry_run)
         with self.db.transaction() as conn:
             savepoint = conn.begin_nested()
@@ -272,7 +295,11 @@ class RecordService:
         return self._bulk(list(rows), mode, self._update_chunk)
 
     def upsert_many(
-        self, rows: Iterable[Mapping[str, Any]], *, key: str | Sequence[str], mode: BulkMode = "atomic"
+        self,
+        rows: Iterable[Mapping[str, Any]],
+        *,
+        key: str | Sequence[str],
+        mode: BulkMode = "atomic",
     ) -> BulkResult:
         """Create or update by an alternate key (its name, or its fields).
 
@@ -295,31 +322,36 @@ class RecordService:
         target_id: uuid.UUID | str,
         attributes: Mapping[str, Any] | None = None,
     ) -> Record:
-        """Link two records through a many-to-many relationship (with attributes)."""
+        """Link two records through a many-to-many relationship; return the link as stored.
+
+        Linking records already linked replaces the link's attributes, as if
+        it were made anew (defaults applied), and keeps its ``created_at``.
+        Raises :class:`RecordNotFound` when either record does not exist.
+        """
         rel = self._relationship(relationship)
         values = self._validate(
             lambda: link_validator(rel.attributes).validate_create(attributes or {})
         )
-        source, target = _as_uuid(record_id), _as_uuid(target_id)
+        columns: dict[str, Any] = {}
+        for f in rel.attributes:
+            columns.update(_columns(f, values.get(f.name)))
+        source, target = _as_uuid(record_id), _as_uuid(target_id, "/target_id")
         link = self.metadata.catalog.link_tables[self.entity, relationship]
+        match = (link.c.source_id == source, link.c.target_id == target)
         with self.db.transaction() as conn:
             self._require(conn, self.entity, [source], "/id")
             self._require(conn, rel.target, [target], "/target_id")
-            existing = conn.execute(
-                sa.select(link.c.source_id).where(
-                    link.c.source_id == source, link.c.target_id == target
-                )
-            ).first()
-            row = {"source_id": source, "target_id": target, "created_at": _now(), **values}
-            if existing:
-                conn.execute(
-                    link.update()
-                    .where(link.c.source_id == source, link.c.target_id == target)
-                    .values(**values)
-                )
+            if columns:
+                found = conn.execute(link.update().where(*match).values(**columns)).rowcount
             else:
-                conn.execute(link.insert().values(row))
-        return row
+                found = len(conn.execute(sa.select(link.c.source_id).where(*match)).all())
+            if not found:
+                conn.execute(
+                    link.insert().values(
+                        source_id=source, target_id=target, created_at=_now(), **columns
+                    )
+                )
+            return dict(conn.execute(sa.select(link).where(*match)).mappings().one())
 
     def unlink(
         self, record_id: uuid.UUID | str, relationship: str, target_id: uuid.UUID | str
@@ -331,7 +363,7 @@ class RecordService:
             done = conn.execute(
                 link.delete().where(
                     link.c.source_id == _as_uuid(record_id),
-                    link.c.target_id == _as_uuid(target_id),
+                    link.c.target_id == _as_uuid(target_id, "/target_id"),
                 )
             )
             return bool(done.rowcount)
@@ -381,7 +413,7 @@ class RecordService:
                 )
         return ["id", *(f for f in fields if f != "id")]
 
-    def _to_record(self, row: Mapping[str, Any], selected: list[str] | None) -> Record:
+    def _to_record(self, row: Mapping[Any, Any], selected: list[str] | None) -> Record:
         record: Record = {}
         for name in SYSTEM_FIELDS:
             record[name] = row[name]
@@ -434,7 +466,7 @@ class RecordService:
     def _fetch(self, conn: Connection, ids: Iterable[uuid.UUID]) -> list[Record]:
         table = self._table()
         id_list = list(ids)
-        rows = []
+        rows: list[sa.RowMapping] = []
         for start in range(0, len(id_list), _CHUNK):
             part = id_list[start : start + _CHUNK]
             query = sa.select(table).where(table.c.id.in_(part))
@@ -478,8 +510,15 @@ class RecordService:
             raise translate_integrity_error(exc, self.definition) from None
 
     def _update(
-        self, conn: Connection, rid: uuid.UUID, values: Mapping[str, Any], if_version: int | None
+        self,
+        conn: Connection,
+        rid: uuid.UUID,
+        values: Mapping[str, Any],
+        if_version: int | None,
+        *,
+        savepoint: bool = True,
     ) -> Record:
+        """Apply validated ``values``; ``savepoint=False`` when the caller already holds one."""
         table = self._table()
         changes: dict[str, Any] = {}
         for f in self.definition.fields:
@@ -494,7 +533,9 @@ class RecordService:
         if if_version is not None:
             statement = statement.where(table.c.version == if_version)
         try:
-            with conn.begin_nested():
+            # On PostgreSQL a refused statement spoils the transaction up to the
+            # last savepoint: this one keeps the caller's unit of work usable.
+            with conn.begin_nested() if savepoint else nullcontext():
                 row = conn.execute(statement).mappings().first()
         except sa.exc.IntegrityError as exc:
             raise translate_integrity_error(exc, self.definition) from None
@@ -516,29 +557,35 @@ class RecordService:
             )
         return int(current)
 
-    def _check_references(
-        self, conn: Connection, rows: Sequence[Mapping[str, Any]], offsets: Sequence[int] | None = None
-    ) -> None:
-        """Every lookup value points at an existing record (checked in batches)."""
-        wanted: dict[str, dict[uuid.UUID, list[str]]] = defaultdict(lambda: defaultdict(list))
+    def _check_references(self, conn: Connection, values: Mapping[str, Any]) -> None:
+        """Every lookup of one record points at an existing record."""
+        broken = self._broken_references(conn, [values])
+        if broken:
+            raise BrokenReference("a lookup points at a record that does not exist", broken[0])
+
+    def _broken_references(
+        self, conn: Connection, rows: Sequence[Mapping[str, Any]]
+    ) -> dict[int, list[Problem]]:
+        """The lookups that point at no record, by row: one query per target entity."""
+        references = [f for f in self.definition.fields if f.is_reference]
+        wanted: dict[str, dict[uuid.UUID, list[tuple[int, str]]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
         for n, values in enumerate(rows):
-            prefix = pointer(offsets[n]) if offsets is not None else ""
-            for f in self.definition.fields:
+            for f in references:
                 value = values.get(f.name)
-                if value is None or not f.is_reference:
+                if value is None:
                     continue
                 if f.kind is Kind.LOOKUP and f.target:
-                    wanted[f.target][value].append(prefix + pointer(f.name))
+                    wanted[f.target][value].append((n, pointer(f.name)))
                 else:
-                    wanted[value["entity"]][value["id"]].append(prefix + pointer(f.name, "id"))
-        problems = []
+                    wanted[value["entity"]][value["id"]].append((n, pointer(f.name, "id")))
+        broken: dict[int, list[Problem]] = defaultdict(list)
         for entity, ids in wanted.items():
-            missing = self._missing(conn, entity, ids)
-            problems.extend(
-                Problem(at, f"no {entity} with id {rid}") for rid in missing for at in ids[rid]
-            )
-        if problems:
-            raise BrokenReference("a lookup points at a record that does not exist", problems)
+            for rid in self._missing(conn, entity, ids):
+                for n, at in ids[rid]:
+                    broken[n].append(Problem(at, f"no {entity} with id {rid}"))
+        return broken
 
     def _require(self, conn: Connection, entity: str, ids: list[uuid.UUID], at: str) -> None:
         missing = self._missing(conn, entity, ids)
@@ -564,10 +611,26 @@ class RecordService:
         report: DeleteReport,
         seen: set[tuple[str, uuid.UUID]],
     ) -> None:
+        """Delete ``ids`` after applying the delete behaviour of everything referring to them.
+
+        ``seen`` holds every record this delete has reached; those still in the
+        database are on their way out further up the walk (a cycle, a record
+        that is its own parent).
+        """
         ids = [i for i in ids if (definition.name, i) not in seen]
-        if not ids:
-            return
         seen.update((definition.name, i) for i in ids)
+        # Chunks keep every IN list well under the databases' bound-parameter limits.
+        for start in range(0, len(ids), _CHUNK):
+            self._delete_part(conn, definition, ids[start : start + _CHUNK], report, seen)
+
+    def _delete_part(
+        self,
+        conn: Connection,
+        definition: EntityDefinition,
+        ids: list[uuid.UUID],
+        report: DeleteReport,
+        seen: set[tuple[str, uuid.UUID]],
+    ) -> None:
         catalog = self.metadata.catalog
         for other in self.metadata.entities():
             for f in other.fields:
@@ -602,7 +665,15 @@ class RecordService:
             match = sa.and_(entity_col == entity, id_col.in_(ids))
         else:
             match = table.c[f.name].in_(ids)
+        cleared = {c: None for c in f.columns}
         referring = list(conn.execute(sa.select(table.c.id).where(match)).scalars())
+        leaving = [r for r in referring if (other.name, r) in seen]
+        if leaving:
+            # Records this delete removes anyway neither block it nor count as
+            # cleared; their reference goes first so the foreign key lets the
+            # record they point at go before them.
+            conn.execute(table.update().where(match, table.c.id.in_(leaving)).values(**cleared))
+            referring = [r for r in referring if (other.name, r) not in seen]
         if not referring:
             return
         if f.on_delete is OnDelete.RESTRICT:
@@ -615,25 +686,26 @@ class RecordService:
         if f.on_delete is OnDelete.CASCADE:
             self._delete_tree(conn, other, referring, report, seen)
             return
-        cleared = {c: None for c in f.columns}
         conn.execute(
-            table.update().where(match).values(
-                **cleared, version=table.c.version + 1, updated_at=_now()
-            )
+            table.update()
+            .where(match)
+            .values(**cleared, version=table.c.version + 1, updated_at=_now())
         )
         key = f"{other.name}.{f.name}"
         report.cleared[key] = report.cleared.get(key, 0) + len(referring)
 
     # -- internals: bulk -------------------------------------------------
 
-    def _bulk(self, rows: list[Mapping[str, Any]], mode: BulkMode, chunk: Any) -> BulkResult:
+    def _bulk(self, rows: list[Mapping[str, Any]], mode: BulkMode, chunk: _Chunk) -> BulkResult:
         if mode not in ("atomic", "per_row"):
             raise ValueError(f"unknown bulk mode {mode!r}: use 'atomic' or 'per_row'")
         results: list[RowResult] = []
-        with self.db.transaction() as conn:
+        # The savepoint takes back the rows written so far when an atomic bulk
+        # fails inside a caller's unit of work that goes on.
+        with self.db.transaction() as conn, conn.begin_nested():
             for start in range(0, len(rows), _CHUNK):
                 part = list(enumerate(rows[start : start + _CHUNK], start))
-                results.extend(self._run_chunk(conn, part, mode, chunk))
+                results.extend(self._run_chunk(conn, part, chunk))
             failed = [r for r in results if not r.ok]
             if failed and mode == "atomic":
                 raise BulkError(
@@ -648,131 +720,175 @@ class RecordService:
                 )
         return BulkResult(results)
 
-    def _run_chunk(
-        self, conn: Connection, part: list[tuple[int, Mapping[str, Any]]], mode: BulkMode, chunk: Any
-    ) -> list[RowResult]:
-        """Try the chunk at once; if the database refuses it, row by row to find out why."""
+    def _run_chunk(self, conn: Connection, part: list[_Row], chunk: _Chunk) -> list[RowResult]:
+        """Run the chunk at once; if the database refuses it, row by row to find out which.
+
+        A chunk reports the rows it can judge itself (validation, references)
+        as failed results; an error raised means a row the database refused.
+        """
         try:
             with conn.begin_nested():
-                return chunk(conn, part)  # type: ignore[no-any-return]
-        except _RowFailed:
-            pass
-        except XRMError:
+                return chunk(conn, part)
+        except _RowFailed as failed:
             if len(part) == 1:
-                raise
+                return [RowResult(failed.index, False, error=failed.error)]
+        except XRMError as exc:
+            if len(part) == 1:
+                return [RowResult(part[0][0], False, error=exc)]
         results = []
         for item in part:
-            try:
-                with conn.begin_nested():
-                    results.extend(chunk(conn, [item]))
-            except _RowFailed as failed:
-                results.append(RowResult(item[0], False, error=failed.error))
-            except XRMError as exc:
-                results.append(RowResult(item[0], False, error=exc))
+            results.extend(self._run_chunk(conn, [item], chunk))
         return results
 
-    def _validated(
-        self, part: list[tuple[int, Mapping[str, Any]]], validate: Any
-    ) -> list[tuple[int, dict[str, Any]]]:
-        out = []
+    def _invalid(self, exc: InvalidRecord) -> RecordValidationError:
+        return RecordValidationError(f"the {self.entity} record is not valid", exc.problems)
+
+    def _create_chunk(self, conn: Connection, part: Sequence[_Row]) -> list[RowResult]:
+        validator = self.metadata.validator(self.entity)
+        failed: list[RowResult] = []
+        valid: list[tuple[int, dict[str, Any]]] = []
         for index, data in part:
             try:
-                out.append((index, validate(data)))
+                valid.append((index, validator.validate_create(data)))
             except InvalidRecord as exc:
-                error = RecordValidationError(f"the {self.entity} record is not valid", exc.problems)
-                raise _RowFailed(index, error) from None
-            except XRMError as exc:
-                raise _RowFailed(index, exc) from None
-        return out
-
-    def _create_chunk(
-        self, conn: Connection, part: list[tuple[int, Mapping[str, Any]]]
-    ) -> list[RowResult]:
-        validator = self.metadata.validator(self.entity)
-        valid = self._validated(part, validator.validate_create)
-        self._check_references(conn, [v for _, v in valid])
+                failed.append(RowResult(index, False, error=self._invalid(exc)))
+        broken = self._broken_references(conn, [values for _, values in valid])
+        if broken:
+            message = "a lookup points at a record that does not exist"
+            failed.extend(
+                RowResult(valid[n][0], False, error=BrokenReference(message, problems))
+                for n, problems in broken.items()
+            )
+            valid = [item for n, item in enumerate(valid) if n not in broken]
         now = _now()
         rows = [self._new_row(values, now) for _, values in valid]
-        self._insert(conn, rows)
-        return [
+        if rows:
+            self._insert(conn, rows)
+        results = [
             RowResult(i, True, self._to_record(row, None), created=True)
             for (i, _), row in zip(valid, rows, strict=True)
         ]
+        if failed:
+            results = sorted([*results, *failed], key=lambda r: r.index)
+        return results
 
-    def _update_chunk(
-        self, conn: Connection, part: list[tuple[int, Mapping[str, Any]]]
-    ) -> list[RowResult]:
+    def _update_chunk(self, conn: Connection, part: Sequence[_Row]) -> list[RowResult]:
         validator = self.metadata.validator(self.entity)
-
-        def split(data: Mapping[str, Any]) -> dict[str, Any]:
-            if "id" not in data:
-                raise InvalidRecord([Problem("/id", "is required")])
-            changes = {k: v for k, v in data.items() if k not in ("id", "version")}
-            return {"id": data["id"], "version": data.get("version"), "changes": changes}
-
-        items = self._validated(part, split)
         results = []
-        for index, item in items:
+        for index, data in part:
             try:
-                rid = _as_uuid(item["id"])
-                values = self._validate(lambda item=item: validator.validate_patch(item["changes"]))
-                self._check_references(conn, [values])
-                record = self._update(conn, rid, values, item["version"])
+                if not isinstance(data, Mapping):
+                    raise RecordValidationError(
+                        f"the {self.entity} change is not valid",
+                        [Problem("", "must be an object of id, version and changes")],
+                    )
+                if data.get("id") is None:
+                    raise RecordValidationError(
+                        f"the {self.entity} change is not valid", [Problem("/id", "is required")]
+                    )
+                rid = _as_uuid(data["id"])
+                _check_version(data.get("version"), "/version")
+                changes = {k: v for k, v in data.items() if k not in ("id", "version")}
+                try:
+                    values = validator.validate_patch(changes)
+                except InvalidRecord as exc:
+                    raise self._invalid(exc) from None
+                self._check_references(conn, values)
+                record = self._update(conn, rid, values, data.get("version"), savepoint=False)
             except XRMError as exc:
                 raise _RowFailed(index, exc) from None
             results.append(RowResult(index, True, record))
         return results
 
     def _upsert_chunk(
-        self, conn: Connection, part: list[tuple[int, Mapping[str, Any]]], key: tuple[str, ...]
+        self, conn: Connection, part: Sequence[_Row], key: tuple[str, ...]
     ) -> list[RowResult]:
+        validator = self.metadata.validator(self.entity)
+        results: list[RowResult] = []
+        keyed: list[tuple[int, Mapping[str, Any], tuple[Any, ...] | None]] = []
         for index, data in part:
+            if not isinstance(data, Mapping):
+                keyed.append((index, data, None))  # refused by validation, with its pointer
+                continue
             missing = [k for k in key if data.get(k) is None]
             if missing:
                 error = RecordValidationError(
                     "an upsert row needs every field of its key",
                     [Problem(pointer(k), "is required to match records") for k in missing],
                 )
-                raise _RowFailed(index, error)
-        existing = self._find_by_key(conn, [d for _, d in part], key)
-        creates = [(i, d) for i, d in part if _key_of(d, key) not in existing]
-        updates = [
-            (i, {**d, "id": existing[_key_of(d, key)]}) for i, d in part if _key_of(d, key) in existing
-        ]
-        results = self._create_chunk(conn, creates) if creates else []
-        results += self._update_chunk(conn, updates) if updates else []
+                results.append(RowResult(index, False, error=error))
+                continue
+            # Keys are compared as the database returns them: "2024-01-02" is a date.
+            try:
+                normal = validator.validate_patch({k: data[k] for k in key})
+            except InvalidRecord:
+                keyed.append((index, data, None))  # the create reports the bad value
+                continue
+            keyed.append((index, data, self._key_values(normal, key)))
+        existing = self._find_by_key(conn, [k for _, _, k in keyed if k is not None], key)
+        # Rows apply in input order: a key repeated in the batch creates the
+        # record on its first row and updates it on the later ones.
+        creates: list[_Row] = []
+        updates: list[tuple[int, Mapping[str, Any], tuple[Any, ...]]] = []
+        new_keys: set[tuple[Any, ...]] = set()
+        for index, data, values in keyed:
+            if values is not None and (values in existing or values in new_keys):
+                updates.append((index, data, values))
+            else:
+                creates.append((index, data))
+                if values is not None:
+                    new_keys.add(values)
+        if creates:
+            created = self._create_chunk(conn, creates)
+            results += created
+            for r in created:
+                if r.record is not None:
+                    existing[self._key_values(r.record, key)] = r.record["id"]
+        retry = [(i, d) for i, d, values in updates if values not in existing]
+        if retry:  # their key's first row failed; the next one tries to create it
+            results += self._upsert_chunk(conn, retry, key)
+        changes = [(i, {**d, "id": existing[v]}) for i, d, v in updates if v in existing]
+        if changes:
+            results += self._update_chunk(conn, changes)
         return sorted(results, key=lambda r: r.index)
 
+    def _key_columns(self, key: tuple[str, ...]) -> list[str]:
+        return [c for name in key for c in self.definition.field(name).columns]
+
+    def _key_values(self, values: Mapping[str, Any], key: tuple[str, ...]) -> tuple[Any, ...]:
+        columns: dict[str, Any] = {}
+        for name in key:
+            columns.update(_columns(self.definition.field(name), values[name]))
+        return tuple(columns[c] for c in self._key_columns(key))
+
     def _find_by_key(
-        self, conn: Connection, rows: list[Mapping[str, Any]], key: tuple[str, ...]
+        self, conn: Connection, keys: list[tuple[Any, ...]], key: tuple[str, ...]
     ) -> dict[tuple[Any, ...], uuid.UUID]:
-        table = self._table()
-        validator = self.metadata.validator(self.entity)
-        values = []
-        for data in rows:
-            try:
-                values.append(_key_of(validator.validate_patch({k: data[k] for k in key}), key))
-            except InvalidRecord:
-                continue  # the row fails its own validation later, with its pointer
-        if not values:
+        if not keys:
             return {}
-        columns = [table.c[k] for k in key]
-        match = sa.tuple_(*columns).in_(values) if len(key) > 1 else columns[0].in_([v[0] for v in values])
+        table = self._table()
+        columns = [table.c[c] for c in self._key_columns(key)]
+        unique = list(dict.fromkeys(keys))
+        match = (
+            sa.tuple_(*columns).in_(unique)
+            if len(columns) > 1
+            else columns[0].in_([k[0] for k in unique])
+        )
         found = conn.execute(sa.select(table.c.id, *columns).where(match))
         return {tuple(r[1:]): r[0] for r in found}
 
     def _alternate_key(self, key: str | Sequence[str]) -> tuple[str, ...]:
-        wanted = (key,) if isinstance(key, str) else tuple(key)
-        for index in self.definition.alternate_keys:
-            if index.name == key or index.fields == wanted:
+        """The fields of the unique key called ``key`` or made of the fields ``key``."""
+        wanted = sorted([key] if isinstance(key, str) else key)
+        unique = [index for index in self.definition.all_indexes() if index.unique]
+        for index in unique:
+            if index.name == key or sorted(index.fields) == wanted:
                 return index.fields
-        for f in self.definition.fields:
-            if f.unique and wanted == (f.name,):
-                return wanted
         names = [k.name for k in self.definition.alternate_keys]
+        names += [f.name for f in self.definition.fields if f.unique]
         raise QueryError(
             f"{key!r} is not an alternate key of {self.entity!r}",
-            [Problem("/key", f"use one of {names} or a unique field")],
+            [Problem("/key", f"use one of {names}" if names else "the entity has no unique key")],
         )
 
     def _relationship(self, name: str) -> Any:
@@ -785,10 +901,6 @@ class RecordService:
             ) from None
 
 
-def _key_of(data: Mapping[str, Any], key: tuple[str, ...]) -> tuple[Any, ...]:
-    return tuple(data.get(k) for k in key)
-
-
 def _columns(f: FieldDefinition, value: Any) -> dict[str, Any]:
     if f.kind is Kind.POLYMORPHIC_LOOKUP:
         entity_col, id_col = f.columns
@@ -798,15 +910,24 @@ def _columns(f: FieldDefinition, value: Any) -> dict[str, Any]:
     return {f.name: value}
 
 
-def _as_uuid(value: uuid.UUID | str) -> uuid.UUID:
+def _as_uuid(value: uuid.UUID | str, at: str = "/id") -> uuid.UUID:
     if isinstance(value, uuid.UUID):
         return value
     try:
         return uuid.UUID(str(value))
     except ValueError:
+        # No record can have such an id: "not found" is what the caller needs to hear.
         raise RecordNotFound(
-            f"{value!r} is not a record id", [Problem("/id", "not a valid id")]
+            f"{value!r} is not a record id", [Problem(at, "not a valid id")]
         ) from None
+
+
+def _check_version(value: object, at: str = "/if_version") -> None:
+    # bool is an int to Python, but never a version.
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+        raise RecordValidationError(
+            f"a version is a whole number, not {value!r}", [Problem(at, "must be an integer")]
+        )
 
 
 def _now() -> dt.datetime:

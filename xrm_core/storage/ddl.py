@@ -18,9 +18,15 @@ from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from sqlalchemy.engine import Connection
 
-from xrm_core.metadata.definition import EntityDefinition, FieldDefinition
+from xrm_core.metadata.definition import EntityDefinition, FieldDefinition, Kind
 from xrm_core.metadata.plan import Step
-from xrm_core.storage.tables import build_index, build_link_table, build_table, field_columns
+from xrm_core.storage.tables import (
+    build_link_table,
+    build_table,
+    field_columns,
+    foreign_key_name,
+    index_name,
+)
 
 #: The order in which step actions run: removals before additions, so a name
 #: freed by one step can be taken by another.
@@ -63,11 +69,10 @@ class Catalog:
 
     def index(self, entity: str, name: str) -> sa.Index:
         """The SQL index called ``name`` (the definition's name) on ``entity``."""
-        definition = self.definitions[entity]
-        for index in definition.all_indexes():
+        for index in self.definitions[entity].all_indexes():
             if index.name == name:
-                table = sa.Table(entity, sa.MetaData(), *[c.copy() for c in self.tables[entity].c])
-                return build_index(table, definition, index, self.dialect)
+                sql_name = index_name(entity, index)
+                return next(i for i in self.tables[entity].indexes if i.name == sql_name)
         raise KeyError(name)
 
 
@@ -131,9 +136,24 @@ class SchemaChanger:
     def rename_field(self, step: Step) -> None:
         old = self.old.definitions[step.entity].field(step.details["from"])
         new = self._field(self.new, step)
+        # The foreign key is named after the field; renaming it too keeps the old
+        # name free for a field that may take it later.
+        old_fk, new_fk = foreign_key_name(old), foreign_key_name(new)
+        renames_fk = new.kind is Kind.LOOKUP and new.target is not None and old_fk != new_fk
         with self._alter(step.entity) as alter:
             for before, after in zip(old.columns, new.columns, strict=True):
                 alter.alter_column(before, new_column_name=after)
+        if renames_fk and self.sqlite:
+            # A second batch: the first one's copy still knows the column by its old name.
+            with self._alter(step.entity) as alter:
+                alter.drop_constraint(old_fk, type_="foreignkey")
+                alter.create_foreign_key(new_fk, new.target, [new.name], ["id"])
+        elif renames_fk:
+            quote = self.conn.dialect.identifier_preparer.quote
+            self.conn.exec_driver_sql(
+                f"ALTER TABLE {quote(step.entity)} RENAME CONSTRAINT {quote(old_fk)}"
+                f" TO {quote(new_fk)}"
+            )
 
     def convert_field(self, step: Step) -> None:
         """Change the column type; the metadata service rewrites the values after."""
@@ -157,16 +177,16 @@ class SchemaChanger:
         self.old.index(step.entity, step.details["index"]).drop(self.conn)
 
     def add_relationship(self, step: Step) -> None:
-        assert step.field is not None  # noqa: S101 -- relationship steps always name one
+        assert step.field is not None
         self.new.link_tables[step.entity, step.field].create(self.conn)
 
     def remove_relationship(self, step: Step) -> None:
-        assert step.field is not None  # noqa: S101 -- relationship steps always name one
+        assert step.field is not None
         self.old.link_tables[step.entity, step.field].drop(self.conn)
 
     @staticmethod
     def _field(catalog: Catalog, step: Step) -> FieldDefinition:
-        assert step.field is not None  # noqa: S101 -- field steps always name one
+        assert step.field is not None
         return catalog.definitions[step.entity].field(step.field)
 
 

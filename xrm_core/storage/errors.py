@@ -46,6 +46,15 @@ def _unique_fields(
         return None
     columns = tuple(c.strip().split(".")[-1] for c in found.group(1).split(","))
     for index in indexes:
-        if index.fields == columns:
+        if _columns(definition, index.fields) == columns:
             return index.fields
     return columns
+
+
+def _columns(definition: EntityDefinition, fields: tuple[str, ...]) -> tuple[str, ...]:
+    # A polymorphic lookup is stored in two columns (regarding_entity, regarding_id).
+    return tuple(
+        c
+        for name in fields
+        for c in (definition.field(name).columns if definition.has_field(name) else (name,))
+    )

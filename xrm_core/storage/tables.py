@@ -7,7 +7,7 @@ import hashlib
 import sqlalchemy as sa
 
 from xrm_core.metadata.definition import EntityDefinition, FieldDefinition, Index, Kind, ManyToMany
-from xrm_core.storage.types import JSONType, UTCDateTime, column_type
+from xrm_core.storage.types import DocumentType, UTCDateTime, column_type
 
 #: Longest identifier PostgreSQL keeps (SQLite has no limit).
 MAX_IDENTIFIER = 63
@@ -20,7 +20,7 @@ entity_table = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("owner", sa.String(128), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("definition", JSONType, nullable=False),
+    sa.Column("definition", DocumentType, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
@@ -32,8 +32,8 @@ entity_history_table = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("owner", sa.String(128), nullable=False),
     # NULL when the entity was dropped.
-    sa.Column("definition", JSONType, nullable=True),
-    sa.Column("plan", JSONType, nullable=False),
+    sa.Column("definition", DocumentType, nullable=True),
+    sa.Column("plan", DocumentType, nullable=False),
     sa.Column("changed_at", UTCDateTime, nullable=False),
     sa.Column("changed_by", sa.Uuid, nullable=True),
 )
@@ -83,14 +83,17 @@ def field_columns(field: FieldDefinition) -> list[sa.Column[object]]:
         entity_col, id_col = field.columns
         return [sa.Column(entity_col, sa.String(64)), sa.Column(id_col, sa.Uuid)]
     if field.kind is Kind.LOOKUP and field.target is not None:
-        fk = sa.ForeignKey(f"{field.target}.id", name=identifier("fk", field.name, field.target))
+        fk = sa.ForeignKey(f"{field.target}.id", name=foreign_key_name(field))
         return [sa.Column(field.name, sa.Uuid, fk)]
     return [sa.Column(field.name, column_type(field))]
 
 
-def build_table(
-    definition: EntityDefinition, metadata: sa.MetaData, dialect: str
-) -> sa.Table:
+def foreign_key_name(field: FieldDefinition) -> str:
+    """The name of a lookup's foreign key: unique in its table, as field names are."""
+    return identifier("fk", field.name)
+
+
+def build_table(definition: EntityDefinition, metadata: sa.MetaData, dialect: str) -> sa.Table:
     """The table for an entity, with its indexes, added to ``metadata``."""
     columns = system_columns()
     for field in definition.fields:
@@ -119,13 +122,11 @@ def build_index(
     if dialect == "postgresql":
         # The query language sorts NULL as the smallest value (SQLite's native
         # order); PostgreSQL indexes must store that order to serve such sorts.
-        columns = [c.asc().nulls_first() if c.nullable else c for c in columns]  # type: ignore[attr-defined]
+        columns = [c.asc().nulls_first() if c.nullable else c for c in columns]
     return sa.Index(index_name(table.name, index), *columns, unique=index.unique)
 
 
-def build_link_table(
-    entity: str, relationship: ManyToMany, metadata: sa.MetaData
-) -> sa.Table:
+def build_link_table(entity: str, relationship: ManyToMany, metadata: sa.MetaData) -> sa.Table:
     """The link table of a many-to-many relationship, with its attributes."""
     name = relationship.link_table(entity)
     columns: list[sa.Column[object]] = [

@@ -41,7 +41,15 @@ class UTCDateTime(sa.TypeDecorator[dt.datetime]):
         return moment.astimezone(dt.UTC)
 
 
-JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+#: Field values: JSONB on PostgreSQL (indexable, ``@>``); Python None is SQL NULL,
+#: so "empty" means the same thing for JSON fields as for any other.
+JSONType = sa.JSON(none_as_null=True).with_variant(
+    postgresql.JSONB(none_as_null=True), "postgresql"
+)
+
+#: Documents the core stores (definitions, plans): plain JSON keeps the author's key
+#: order on PostgreSQL, where JSONB would sort keys (and so reorder fields).
+DocumentType = sa.JSON()
 
 
 def column_type(field: FieldDefinition) -> sa.types.TypeEngine[Any]:

@@ -6,13 +6,17 @@ the inspector never goes through the service: it asks the database catalog.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from xrm_core import XRM
+from xrm_core.testing.postgres import PostgresServer
 
 
 @dataclass(frozen=True)
@@ -61,11 +65,7 @@ class DatabaseView:
 
     def index_columns(self, table: str, *, unique: bool | None = None) -> set[tuple[str, ...]]:
         """The column lists that carry an index (only unique ones, or only plain ones)."""
-        return {
-            i.columns
-            for i in self.indexes(table)
-            if unique is None or i.unique is unique
-        }
+        return {i.columns for i in self.indexes(table) if unique is None or i.unique is unique}
 
     def foreign_keys(self, table: str) -> set[tuple[str, str, str]]:
         """``(column, referred table, referred column)`` for each single-column foreign key."""
@@ -98,3 +98,16 @@ class DatabaseView:
 def database(xrm: XRM) -> DatabaseView:
     """The real database under ``xrm``, read without the metadata service."""
     return DatabaseView(xrm)
+
+
+@pytest.fixture
+def postgres_xrm(postgres_server: PostgresServer, tmp_path: Path) -> Iterator[XRM]:
+    """An :class:`XRM` on an empty PostgreSQL database, for PostgreSQL-only behaviour."""
+    name = f"t_{uuid.uuid4().hex}"
+    postgres_server.create_database(name)
+    instance = XRM.from_url(postgres_server.url(name), export_dir=tmp_path / "exports")
+    try:
+        yield instance
+    finally:
+        instance.close()
+        postgres_server.drop_database(name)

@@ -1,0 +1,7 @@
+"""``python -m benchmarks core [--smoke] [--db sqlite|postgresql|all]``."""
+
+import sys
+
+from benchmarks.cli import main
+
+sys.exit(main())
