@@ -18,7 +18,8 @@ from xrm_core.errors import (
 from xrm_core.metadata.definition import EntityDefinition, FieldDefinition, Kind, OnDelete
 from xrm_core.metadata.plan import Plan, Safety, Step
 from xrm_core.records.filters import And, Condition, Not, Or, where
-from xrm_core.records.service import BulkResult, DeleteReport, Page, RecordService, RowResult
+from xrm_core.records.results import BulkResult, DeleteReport, Page, RowResult
+from xrm_core.records.service import RecordService
 from xrm_core.xrm import XRM
 
 __version__ = "0.1.0"

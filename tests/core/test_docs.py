@@ -39,10 +39,14 @@ def test_every_public_name_has_a_docstring() -> None:
         if inspect.isclass(obj) or inspect.isfunction(obj):
             if not inspect.getdoc(obj):
                 undocumented.append(name)
-            for member, value in vars(obj).items() if inspect.isclass(obj) else ():
-                if inspect.isfunction(value) and not member.startswith("_"):
-                    if not inspect.getdoc(value):
-                        undocumented.append(f"{name}.{member}")
+            members = vars(obj).items() if inspect.isclass(obj) else ()
+            undocumented.extend(
+                f"{name}.{member}"
+                for member, value in members
+                if inspect.isfunction(value)
+                and not member.startswith("_")
+                and not inspect.getdoc(value)
+            )
     assert undocumented == []
 
 

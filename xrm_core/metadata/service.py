@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -39,6 +39,8 @@ from xrm_core.storage.tables import core_metadata, entity_history_table, entity_
 
 Schema = Mapping[str, Any]
 Renames = Mapping[str, Mapping[str, str]]
+
+T = TypeVar("T")
 
 CUSTOM = "custom"
 """Owner of what an administrator defines (as opposed to a plugin's name)."""
@@ -72,6 +74,7 @@ class MetadataService:
         self._entities: dict[str, _Registered] = {}
         self._catalog: Catalog | None = None
         self._validators: dict[str, RecordValidator] = {}
+        self._derived: dict[tuple[str, str], Any] = {}
         self._listeners: list[Callable[[], None]] = []
         self.version = 0
         self._prepare()
@@ -136,6 +139,29 @@ class MetadataService:
         if found is None:
             found = self._validators[name] = compile_validator(self.get(name))
         return found
+
+    def derived(self, name: str, purpose: str, build: Callable[[EntityDefinition], T]) -> T:
+        """Something computed from ``name``'s definition (a statement, a row reader),
+        built once and kept until the definition changes."""
+        key = (name, purpose)
+        if key not in self._derived:
+            self._derived[key] = build(self.get(name))
+        return self._derived[key]  # type: ignore[no-any-return]
+
+    def refresh(self) -> bool:
+        """Reload the definitions if another process changed them; True when it did.
+
+        Each process keeps the definitions in memory; a server calls this at the
+        start of a request (one small query) so that every process sees a change.
+        """
+        with self.db.transaction(write=False) as conn:
+            version = conn.execute(
+                sa.select(state_table.c.value).where(state_table.c.key == "metadata_version")
+            ).scalar()
+        if (version or 0) == self.version:
+            return False
+        self._changed()
+        return True
 
     def on_change(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after every applied change (caches keyed on metadata)."""
@@ -216,6 +242,7 @@ class MetadataService:
         self.version = version or 0
         self._catalog = None
         self._validators = {}
+        self._derived = {}
 
     def _changed(self) -> None:
         self._load()

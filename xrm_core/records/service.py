@@ -3,8 +3,8 @@
 Every interface (Python, REST, GraphQL, CLI, admin UI, plugins) calls this
 class, so validation, reference checks and concurrency control happen here
 once. Later layers hook in at the marked seams: permissions in
-:meth:`RecordService._scope` (a WHERE predicate) and :meth:`_check_write`,
-events and audit around :meth:`_write`.
+:meth:`RecordService._scope` (a WHERE predicate joined into every read) and
+before each write; events and audit around the writes.
 """
 
 from __future__ import annotations
@@ -12,110 +12,70 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import nullcontext
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from xrm_core.errors import (
     BrokenReference,
-    BulkError,
-    DeleteRestricted,
     Problem,
     QueryError,
     RecordNotFound,
     RecordValidationError,
     VersionConflict,
-    XRMError,
     pointer,
 )
 from xrm_core.ids import new_id
-from xrm_core.metadata.definition import EntityDefinition, FieldDefinition, Kind, OnDelete
+from xrm_core.metadata.definition import EntityDefinition, Kind, ManyToMany
 from xrm_core.metadata.models import InvalidRecord, link_validator
 from xrm_core.metadata.service import MetadataService
+from xrm_core.records._bulk import Bulk, columns_of
+from xrm_core.records._delete import DeleteWalk
 from xrm_core.records.aggregates import aggregate_query
-from xrm_core.records.query import (
-    SYSTEM_FIELDS,
-    QueryBuilder,
-    decode_cursor,
-    encode_cursor,
-)
+from xrm_core.records.query import SYSTEM_FIELDS, QueryBuilder, decode_cursor, encode_cursor
+from xrm_core.records.results import BulkMode, BulkResult, DeleteReport, Page, Record
 from xrm_core.storage.database import Database
 from xrm_core.storage.errors import translate_integrity_error
 
-Record = dict[str, Any]
-BulkMode = Literal["atomic", "per_row"]
 MAX_LIMIT = 1000
 _CHUNK = 500
 
 
 @dataclass(frozen=True)
-class Page:
-    """One page of a query: records, the cursor of the next page, and the total if asked."""
+class _Shape:
+    """How rows of one definition version become records, and records rows."""
 
-    records: list[Record]
-    next_cursor: str | None = None
-    total: int | None = None
+    system: tuple[str, ...]
+    fields: tuple[str, ...]
+    polymorphic: tuple[tuple[str, str, str], ...]  # (field, entity column, id column)
+    empty: Mapping[str, None]  # every field column, empty: the base of a new row
 
-    def __iter__(self) -> Iterator[Record]:
-        return iter(self.records)
+    @classmethod
+    def of(cls, definition: EntityDefinition) -> _Shape:
+        poly: tuple[tuple[str, str, str], ...] = tuple(
+            (f.name, f.columns[0], f.columns[1])
+            for f in definition.fields
+            if f.kind is Kind.POLYMORPHIC_LOOKUP
+        )
+        columns = [c for f in definition.fields for c in f.columns]
+        return cls(tuple(SYSTEM_FIELDS), definition.field_names, poly, dict.fromkeys(columns))
 
-    def __len__(self) -> int:
-        return len(self.records)
-
-
-@dataclass(frozen=True)
-class RowResult:
-    """The outcome of one row of a bulk operation."""
-
-    index: int
-    ok: bool
-    record: Record | None = None
-    error: XRMError | None = None
-    created: bool = False
-
-
-@dataclass(frozen=True)
-class BulkResult:
-    """Per-row outcomes of a bulk operation, in input order."""
-
-    rows: list[RowResult]
-
-    @property
-    def succeeded(self) -> list[RowResult]:
-        """Rows written."""
-        return [r for r in self.rows if r.ok]
-
-    @property
-    def failed(self) -> list[RowResult]:
-        """Rows refused, each with its error."""
-        return [r for r in self.rows if not r.ok]
-
-
-@dataclass
-class DeleteReport:
-    """What a delete removed (or, in a dry run, would remove)."""
-
-    deleted: dict[str, int] = field(default_factory=dict)
-    cleared: dict[str, int] = field(default_factory=dict)
-    unlinked: dict[str, int] = field(default_factory=dict)
-    dry_run: bool = False
-
-
-_Row = tuple[int, Mapping[str, Any]]
-_Chunk = Callable[[Connection, list[_Row]], list[RowResult]]
-
-
-class _RowFailed(Exception):
-    """Internal: one row of a bulk operation failed with ``error``."""
-
-    def __init__(self, index: int, error: XRMError) -> None:
-        super().__init__(error.message)
-        self.index = index
-        self.error = error
+    def record(self, row: Mapping[Any, Any]) -> Record:
+        """A record from a row of the entity's table (keyed by column)."""
+        if not self.polymorphic:
+            return {k: row[k] for k in (*self.system, *self.fields)}
+        record = {k: row[k] for k in self.system}
+        poly = {name: (e, i) for name, e, i in self.polymorphic}
+        for name in self.fields:
+            if name in poly:
+                entity, rid = row[poly[name][0]], row[poly[name][1]]
+                record[name] = None if rid is None else {"entity": entity, "id": rid}
+            else:
+                record[name] = row[name]
+        return record
 
 
 class RecordService:
@@ -143,15 +103,16 @@ class RecordService:
     ) -> Record:
         """The record with ``record_id``; raises :class:`RecordNotFound`."""
         rid = _as_uuid(record_id)
-        selected = self._selected(fields)
+        selected = self._selected(fields, expand)
+        statement = self.metadata.derived(self.entity, "get", lambda _: self._get_statement())
         with self.db.transaction(write=False) as conn:
-            row = conn.execute(self._get_statement(), {"id": rid}).mappings().first()
+            row = conn.execute(statement, {"id": rid}).mappings().first()
             if row is None:
                 raise RecordNotFound(f"no {self.entity} with id {rid}", details={"id": str(rid)})
-            record = self._to_record(row, selected)
+            record = self.to_record(row)
             if expand:
-                self._expand(conn, [record], expand)
-        return record
+                self._expand(conn, [record], list(enumerate(_listed(expand, "/expand"))))
+        return _pick(record, selected)
 
     def query(
         self,
@@ -165,35 +126,45 @@ class RecordService:
         count: bool = False,
     ) -> Page:
         """A page of records matching ``filter`` in ``order`` (see the query guide)."""
-        if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
             raise QueryError(
                 "the query is not valid",
-                [Problem("/limit", f"limit must be between 1 and {MAX_LIMIT}")],
+                [Problem("/limit", f"limit must be a whole number from 1 to {MAX_LIMIT}")],
             )
-        order = list(order or [])
+        order = list(_listed(order, "/order"))
+        selected = self._selected(fields, expand)
         builder = QueryBuilder(self.metadata.catalog, self.entity)
         where = builder.where(filter)
         keys = builder.order(order)
-        selected = self._selected(fields)
-        query = sa.select(self._table()).select_from(builder.from_clause())
+        table = self.table()
+        query = sa.select(table).select_from(builder.from_clause())
         conditions = [c for c in (where, self._scope()) if c is not None]
         if cursor is not None:
             conditions.append(builder.after(keys, decode_cursor(cursor, order, keys)))
-        query = query.where(*conditions).order_by(*builder.order_by(keys))
-        sort_columns = [r.column.label(f"_k{i}") for i, (r, _) in enumerate(keys)]
-        query = query.add_columns(*sort_columns).limit(limit + 1)
+        # Sort values of the table's own columns are read from the row; only
+        # values reached through a join need columns of their own.
+        sort_keys = []
+        for i, (resolved, _) in enumerate(keys):
+            column = resolved.column
+            if isinstance(column, sa.Column) and column.table is table:
+                sort_keys.append(column.key)
+            else:
+                sort_keys.append(f"_k{i}")
+                query = query.add_columns(column.label(f"_k{i}"))
+        query = query.where(*conditions).order_by(*builder.order_by(keys)).limit(limit + 1)
         with self.db.transaction(write=False) as conn:
-            rows = conn.execute(query).mappings().all()
+            result = conn.execute(query)
+            names = list(result.keys())
+            rows = [dict(zip(names, row, strict=True)) for row in result.all()]
             more = len(rows) > limit
             rows = rows[:limit]
-            records = [self._to_record(r, selected) for r in rows]
+            records = [self.to_record(r) for r in rows]
             if expand:
-                self._expand(conn, records, expand)
+                self._expand(conn, records, list(enumerate(_listed(expand, "/expand"))))
             total = self._count(conn, builder, where) if count else None
-        next_cursor = None
-        if more:
-            last = rows[-1]
-            next_cursor = encode_cursor(order, [last[f"_k{i}"] for i in range(len(keys))])
+        next_cursor = encode_cursor(order, [rows[-1][k] for k in sort_keys]) if more else None
+        if selected is not None:
+            records = [_pick(r, selected) for r in records]
         return Page(records, next_cursor, total)
 
     def count(self, *, filter: Any = None) -> int:
@@ -214,12 +185,18 @@ class RecordService:
 
         ``aggregate(group_by=["created_at:month"], measures={"total": "sum:amount"})``
         """
+        if measures is not None and not isinstance(measures, Mapping):
+            raise QueryError(
+                "the aggregate is not valid",
+                [Problem("/measures", "measures are an object: {name: 'sum:field', ...}")],
+            )
         builder = QueryBuilder(self.metadata.catalog, self.entity)
         where = builder.where(filter)
         scope = self._scope()
         if scope is not None:
             where = scope if where is None else sa.and_(where, scope)
-        query, names = aggregate_query(builder, list(group_by), dict(measures or {}), where)
+        groups = list(_listed(group_by, "/group_by"))
+        query, names = aggregate_query(builder, groups, dict(measures or {}), where)
         with self.db.transaction(write=False) as conn:
             return [dict(zip(names, row, strict=True)) for row in conn.execute(query)]
 
@@ -230,9 +207,9 @@ class RecordService:
         values = self._validate(lambda: self.metadata.validator(self.entity).validate_create(data))
         with self.db.transaction() as conn:
             self._check_references(conn, values)
-            row = self._new_row(values, _now())
-            self._insert(conn, [row])
-        return self._to_record(row, None)
+            (row,) = self.new_rows([values])
+            self.insert(conn, [row])
+        return self.to_record(row)
 
     def update(
         self,
@@ -245,21 +222,22 @@ class RecordService:
 
         Raises :class:`VersionConflict` for a stale version, :class:`RecordNotFound`.
         """
-        rid = _as_uuid(record_id)
-        _check_version(if_version)
-        values = self._validate(
-            lambda: self.metadata.validator(self.entity).validate_patch(changes)
-        )
+        validator = self.metadata.validator(self.entity)
         with self.db.transaction() as conn:
-            self._check_references(conn, values)
-            return self._update(conn, rid, values, if_version)
+            try:
+                return self.apply_update(
+                    conn, record_id, validator.validate_patch, changes, if_version, savepoint=True
+                )
+            except InvalidRecord as exc:
+                raise self.invalid(exc) from None
 
     def delete(
         self, record_id: uuid.UUID | str, *, if_version: int | None = None, dry_run: bool = False
     ) -> DeleteReport:
         """Delete a record, applying each relationship's delete behaviour.
 
-        With ``dry_run`` nothing changes and the report counts what would.
+        With ``dry_run`` nothing changes and the report counts what would (the
+        delete runs in a savepoint that is rolled back, so the counts are exact).
         Raises :class:`DeleteRestricted` when a restrict relationship has records.
         """
         rid = _as_uuid(record_id)
@@ -269,7 +247,7 @@ class RecordService:
             savepoint = conn.begin_nested()
             try:
                 self._current_version(conn, rid, if_version)
-                self._delete_tree(conn, self.definition, [rid], report, set())
+                DeleteWalk(conn, self.metadata, report).delete(self.definition, [rid])
             except BaseException:
                 savepoint.rollback()
                 raise
@@ -286,13 +264,15 @@ class RecordService:
     ) -> BulkResult:
         """Create many records. ``atomic``: all or nothing (raises :class:`BulkError`);
         ``per_row``: write what is valid and report each row's outcome."""
-        return self._bulk(list(rows), mode, self._create_chunk)
+        bulk = Bulk(self)
+        return bulk.run(list(rows), mode, bulk.create)
 
     def update_many(
         self, rows: Iterable[Mapping[str, Any]], *, mode: BulkMode = "atomic"
     ) -> BulkResult:
         """Update many records; each row holds ``id``, optionally ``version``, and changes."""
-        return self._bulk(list(rows), mode, self._update_chunk)
+        bulk = Bulk(self)
+        return bulk.run(list(rows), mode, bulk.update)
 
     def upsert_many(
         self,
@@ -301,17 +281,14 @@ class RecordService:
         key: str | Sequence[str],
         mode: BulkMode = "atomic",
     ) -> BulkResult:
-        """Create or update by an alternate key (its name, or its fields).
+        """Create or update by an alternate key (its name, or its fields) or unique field.
 
         A row whose key matches a record updates it with the fields given;
         any other row creates a record.
         """
-        fields = self._alternate_key(key)
-
-        def chunk(conn: Connection, part: list[tuple[int, Mapping[str, Any]]]) -> list[RowResult]:
-            return self._upsert_chunk(conn, part, fields)
-
-        return self._bulk(list(rows), mode, chunk)
+        bulk = Bulk(self)
+        fields = bulk.alternate_key(key)
+        return bulk.run(list(rows), mode, lambda conn, part: bulk.upsert(conn, part, fields))
 
     # -- many-to-many ----------------------------------------------------
 
@@ -334,7 +311,7 @@ class RecordService:
         )
         columns: dict[str, Any] = {}
         for f in rel.attributes:
-            columns.update(_columns(f, values.get(f.name)))
+            columns.update(columns_of(f, values.get(f.name)))
         source, target = _as_uuid(record_id), _as_uuid(target_id, "/target_id")
         link = self.metadata.catalog.link_tables[self.entity, relationship]
         match = (link.c.source_id == source, link.c.target_id == target)
@@ -386,109 +363,22 @@ class RecordService:
         """The read predicate of the current caller (permissions plug in here)."""
         return None
 
-    # -- internals: reading ----------------------------------------------
+    # -- shared with the bulk writer -------------------------------------
 
-    def _table(self) -> sa.Table:
+    def table(self) -> sa.Table:
+        """The entity's table in the current catalog."""
         return self.metadata.catalog.table(self.entity)
 
-    def _get_statement(self) -> sa.Select[Any]:
-        table = self._table()
-        return sa.select(table).where(table.c.id == sa.bindparam("id"))
+    def to_record(self, row: Mapping[Any, Any]) -> Record:
+        """A record from a row of the entity's table."""
+        return self.metadata.derived(self.entity, "shape", _Shape.of).record(row)
 
-    def _count(
-        self, conn: Connection, builder: QueryBuilder, where: sa.ColumnElement[bool] | None
-    ) -> int:
-        query = sa.select(sa.func.count()).select_from(builder.from_clause())
-        conditions = [c for c in (where, self._scope()) if c is not None]
-        return int(conn.execute(query.where(*conditions)).scalar_one())
-
-    def _selected(self, fields: Sequence[str] | None) -> list[str] | None:
-        if fields is None:
-            return None
-        for i, name in enumerate(fields):
-            if name not in SYSTEM_FIELDS and not self.definition.has_field(name):
-                raise QueryError(
-                    "the query is not valid",
-                    [Problem(f"/fields/{i}", f"unknown field {name!r} of {self.entity!r}")],
-                )
-        return ["id", *(f for f in fields if f != "id")]
-
-    def _to_record(self, row: Mapping[Any, Any], selected: list[str] | None) -> Record:
-        record: Record = {}
-        for name in SYSTEM_FIELDS:
-            record[name] = row[name]
-        for f in self.definition.fields:
-            if f.kind is Kind.POLYMORPHIC_LOOKUP:
-                entity, rid = row[f.columns[0]], row[f.columns[1]]
-                record[f.name] = None if rid is None else {"entity": entity, "id": rid}
-            else:
-                record[f.name] = row[f.name]
-        if selected is not None:
-            return {k: record[k] for k in selected}
-        return record
-
-    def _expand(self, conn: Connection, records: list[Record], paths: Sequence[str]) -> None:
-        nested: dict[str, list[str]] = defaultdict(list)
-        for i, path in enumerate(paths):
-            head, _, rest = path.partition(".")
-            if not self.definition.has_field(head) or not self.definition.field(head).is_reference:
-                raise QueryError(
-                    "the query is not valid",
-                    [Problem(f"/expand/{i}", f"{head!r} is not a lookup of {self.entity!r}")],
-                )
-            nested[head].extend([rest] if rest else [])
-        for name, deeper in nested.items():
-            self._expand_field(conn, records, self.definition.field(name), deeper)
-
-    def _expand_field(
-        self, conn: Connection, records: list[Record], f: FieldDefinition, deeper: list[str]
-    ) -> None:
-        wanted: dict[str, set[uuid.UUID]] = defaultdict(set)
-        for record in records:
-            value = record.get(f.name)
-            if isinstance(value, uuid.UUID) and f.target:
-                wanted[f.target].add(value)
-            elif isinstance(value, Mapping):
-                wanted[value["entity"]].add(value["id"])
-        found: dict[uuid.UUID, Record] = {}
-        for entity, ids in wanted.items():
-            service = RecordService(self.db, self.metadata, entity)
-            related = service._fetch(conn, ids)
-            if deeper:
-                service._expand(conn, related, deeper)
-            found.update((r["id"], r) for r in related)
-        for record in records:
-            value = record.get(f.name)
-            key = value["id"] if isinstance(value, Mapping) else value
-            if key is not None:
-                record[f.name] = found.get(key)
-
-    def _fetch(self, conn: Connection, ids: Iterable[uuid.UUID]) -> list[Record]:
-        table = self._table()
-        id_list = list(ids)
-        rows: list[sa.RowMapping] = []
-        for start in range(0, len(id_list), _CHUNK):
-            part = id_list[start : start + _CHUNK]
-            query = sa.select(table).where(table.c.id.in_(part))
-            scope = self._scope()
-            if scope is not None:
-                query = query.where(scope)
-            rows.extend(conn.execute(query).mappings().all())
-        return [self._to_record(r, None) for r in rows]
-
-    # -- internals: writing ----------------------------------------------
-
-    def _validate(self, run: Any) -> dict[str, Any]:
-        try:
-            return run()  # type: ignore[no-any-return]
-        except InvalidRecord as exc:
-            raise RecordValidationError(
-                f"the {self.entity} record is not valid", exc.problems
-            ) from None
-
-    def _new_row(self, values: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
-        row = {
-            "id": values.get("id") or new_id(),
+    def new_rows(self, validated: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Table rows for validated new records: system columns filled in."""
+        shape = self.metadata.derived(self.entity, "shape", _Shape.of)
+        now = _now()
+        system = {
+            "id": None,
             "created_at": now,
             "created_by": None,
             "updated_at": now,
@@ -498,76 +388,85 @@ class RecordService:
             "business_unit_id": None,
             "version": 1,
         }
-        for f in self.definition.fields:
-            row.update(_columns(f, values.get(f.name)))
-        return row
+        base = {**system, **shape.empty}
+        rows = []
+        for values in validated:
+            row = {**base, **values}
+            if shape.polymorphic:
+                for name, entity_col, id_col in shape.polymorphic:
+                    reference = row.pop(name, None)
+                    row[entity_col] = reference["entity"] if reference else None
+                    row[id_col] = reference["id"] if reference else None
+            if row["id"] is None:
+                row["id"] = new_id()
+            rows.append(row)
+        return rows
 
-    def _insert(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+    def insert(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Insert table rows at once; a refused row raises the core's error."""
         try:
             with conn.begin_nested():
-                conn.execute(self._table().insert(), rows)
+                conn.execute(self.table().insert(), rows)
         except sa.exc.IntegrityError as exc:
             raise translate_integrity_error(exc, self.definition) from None
 
-    def _update(
+    def apply_update(
         self,
         conn: Connection,
-        rid: uuid.UUID,
-        values: Mapping[str, Any],
-        if_version: int | None,
+        record_id: Any,
+        validate: Callable[[Mapping[str, Any]], dict[str, Any]],
+        changes: Mapping[str, Any],
+        if_version: Any,
         *,
-        savepoint: bool = True,
+        savepoint: bool = False,
+        version_at: str = "/if_version",
     ) -> Record:
-        """Apply validated ``values``; ``savepoint=False`` when the caller already holds one."""
-        table = self._table()
-        changes: dict[str, Any] = {}
+        """Validate ``changes`` and apply them to one record (raises ``InvalidRecord``).
+
+        ``savepoint`` protects a caller's unit of work on PostgreSQL, where a
+        refused statement spoils the transaction up to the last savepoint.
+        """
+        rid = _as_uuid(record_id)
+        _check_version(if_version, version_at)
+        values = validate(changes)
+        self._check_references(conn, values)
+        table = self.table()
+        columns: dict[str, Any] = {}
         for f in self.definition.fields:
             if f.name in values:
-                changes.update(_columns(f, values[f.name]))
+                columns.update(columns_of(f, values[f.name]))
         statement = (
             table.update()
             .where(table.c.id == rid)
-            .values(**changes, version=table.c.version + 1, updated_at=_now())
+            .values(**columns, version=table.c.version + 1, updated_at=_now())
             .returning(*table.c)
         )
         if if_version is not None:
             statement = statement.where(table.c.version == if_version)
         try:
-            # On PostgreSQL a refused statement spoils the transaction up to the
-            # last savepoint: this one keeps the caller's unit of work usable.
-            with conn.begin_nested() if savepoint else nullcontext():
+            if savepoint:
+                with conn.begin_nested():
+                    row = conn.execute(statement).mappings().first()
+            else:
                 row = conn.execute(statement).mappings().first()
         except sa.exc.IntegrityError as exc:
             raise translate_integrity_error(exc, self.definition) from None
         if row is None:
             self._current_version(conn, rid, if_version)
             raise AssertionError("unreachable: the version check raises")  # pragma: no cover
-        return self._to_record(row, None)
+        return self.to_record(row)
 
-    def _current_version(self, conn: Connection, rid: uuid.UUID, expected: int | None) -> int:
-        table = self._table()
-        current = conn.execute(sa.select(table.c.version).where(table.c.id == rid)).scalar()
-        if current is None:
-            raise RecordNotFound(f"no {self.entity} with id {rid}", details={"id": str(rid)})
-        if expected is not None and current != expected:
-            raise VersionConflict(
-                f"{self.entity} {rid} was changed by someone else (version {current}, "
-                f"you had {expected}); reload it and try again",
-                details={"id": str(rid), "current_version": current, "your_version": expected},
-            )
-        return int(current)
+    def invalid(self, exc: InvalidRecord) -> RecordValidationError:
+        """The core error for a record that failed validation."""
+        return RecordValidationError(f"the {self.entity} record is not valid", exc.problems)
 
-    def _check_references(self, conn: Connection, values: Mapping[str, Any]) -> None:
-        """Every lookup of one record points at an existing record."""
-        broken = self._broken_references(conn, [values])
-        if broken:
-            raise BrokenReference("a lookup points at a record that does not exist", broken[0])
-
-    def _broken_references(
+    def broken_references(
         self, conn: Connection, rows: Sequence[Mapping[str, Any]]
     ) -> dict[int, list[Problem]]:
         """The lookups that point at no record, by row: one query per target entity."""
         references = [f for f in self.definition.fields if f.is_reference]
+        if not references:
+            return {}
         wanted: dict[str, dict[uuid.UUID, list[tuple[int, str]]]] = defaultdict(
             lambda: defaultdict(list)
         )
@@ -587,6 +486,115 @@ class RecordService:
                     broken[n].append(Problem(at, f"no {entity} with id {rid}"))
         return broken
 
+    # -- internals -------------------------------------------------------
+
+    def _get_statement(self) -> sa.Select[Any]:
+        table = self.table()
+        return sa.select(table).where(table.c.id == sa.bindparam("id"))
+
+    def _count(
+        self, conn: Connection, builder: QueryBuilder, where: sa.ColumnElement[bool] | None
+    ) -> int:
+        query = sa.select(sa.func.count()).select_from(builder.from_clause())
+        conditions = [c for c in (where, self._scope()) if c is not None]
+        return int(conn.execute(query.where(*conditions)).scalar_one())
+
+    def _selected(
+        self, fields: Sequence[str] | None, expand: Sequence[str] | None
+    ) -> list[str] | None:
+        """The keys a caller asked for: ``id``, the fields, and what it expands."""
+        if fields is None:
+            return None
+        names = _listed(fields, "/fields")
+        for i, name in enumerate(names):
+            if not isinstance(name, str) or (
+                name not in SYSTEM_FIELDS and not self.definition.has_field(name)
+            ):
+                raise QueryError(
+                    "the query is not valid",
+                    [Problem(f"/fields/{i}", f"unknown field {name!r} of {self.entity!r}")],
+                )
+        heads = [p.partition(".")[0] for p in _listed(expand, "/expand") if isinstance(p, str)]
+        return list(dict.fromkeys(["id", *names, *heads]))
+
+    def _expand(
+        self, conn: Connection, records: list[Record], paths: list[tuple[int, str]]
+    ) -> None:
+        """Replace lookup ids by the records they point at; ``paths`` keep their index."""
+        nested: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        for i, path in paths:
+            head, _, rest = path.partition(".") if isinstance(path, str) else ("", "", "")
+            definition = self.definition
+            if not definition.has_field(head) or not definition.field(head).is_reference:
+                raise QueryError(
+                    "the query is not valid",
+                    [Problem(f"/expand/{i}", f"{path!r} is not a lookup of {self.entity!r}")],
+                )
+            nested[head].extend([(i, rest)] if rest else [])
+        for name, deeper in nested.items():
+            self._expand_field(conn, records, name, deeper)
+
+    def _expand_field(
+        self, conn: Connection, records: list[Record], name: str, deeper: list[tuple[int, str]]
+    ) -> None:
+        f = self.definition.field(name)
+        wanted: dict[str, set[uuid.UUID]] = defaultdict(set)
+        for record in records:
+            value = record.get(name)
+            if isinstance(value, uuid.UUID) and f.target:
+                wanted[f.target].add(value)
+            elif isinstance(value, Mapping):
+                wanted[value["entity"]].add(value["id"])
+        found: dict[uuid.UUID, Record] = {}
+        for entity, ids in wanted.items():
+            service = RecordService(self.db, self.metadata, entity)
+            related = service._fetch(conn, ids)
+            if deeper:
+                service._expand(conn, related, deeper)
+            found.update((r["id"], r) for r in related)
+        for record in records:
+            value = record.get(name)
+            key = value["id"] if isinstance(value, Mapping) else value
+            if key is not None:
+                record[name] = found.get(key)
+
+    def _fetch(self, conn: Connection, ids: Iterable[uuid.UUID]) -> list[Record]:
+        table = self.table()
+        id_list = list(ids)
+        records: list[Record] = []
+        for start in range(0, len(id_list), _CHUNK):
+            query = sa.select(table).where(table.c.id.in_(id_list[start : start + _CHUNK]))
+            scope = self._scope()
+            if scope is not None:
+                query = query.where(scope)
+            records.extend(self.to_record(r) for r in conn.execute(query).mappings())
+        return records
+
+    def _validate(self, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        try:
+            return run()
+        except InvalidRecord as exc:
+            raise self.invalid(exc) from None
+
+    def _current_version(self, conn: Connection, rid: uuid.UUID, expected: int | None) -> int:
+        table = self.table()
+        current = conn.execute(sa.select(table.c.version).where(table.c.id == rid)).scalar()
+        if current is None:
+            raise RecordNotFound(f"no {self.entity} with id {rid}", details={"id": str(rid)})
+        if expected is not None and current != expected:
+            raise VersionConflict(
+                f"{self.entity} {rid} was changed by someone else (version {current}, "
+                f"you had {expected}); reload it and try again",
+                details={"id": str(rid), "current_version": current, "your_version": expected},
+            )
+        return int(current)
+
+    def _check_references(self, conn: Connection, values: Mapping[str, Any]) -> None:
+        """Every lookup of one record points at an existing record."""
+        broken = self.broken_references(conn, [values])
+        if broken:
+            raise BrokenReference("a lookup points at a record that does not exist", broken[0])
+
     def _require(self, conn: Connection, entity: str, ids: list[uuid.UUID], at: str) -> None:
         missing = self._missing(conn, entity, ids)
         if missing:
@@ -603,295 +611,7 @@ class RecordService:
             found.update(conn.execute(sa.select(table.c.id).where(table.c.id.in_(part))).scalars())
         return [i for i in id_list if i not in found]
 
-    def _delete_tree(
-        self,
-        conn: Connection,
-        definition: EntityDefinition,
-        ids: list[uuid.UUID],
-        report: DeleteReport,
-        seen: set[tuple[str, uuid.UUID]],
-    ) -> None:
-        """Delete ``ids`` after applying the delete behaviour of everything referring to them.
-
-        ``seen`` holds every record this delete has reached; those still in the
-        database are on their way out further up the walk (a cycle, a record
-        that is its own parent).
-        """
-        ids = [i for i in ids if (definition.name, i) not in seen]
-        seen.update((definition.name, i) for i in ids)
-        # Chunks keep every IN list well under the databases' bound-parameter limits.
-        for start in range(0, len(ids), _CHUNK):
-            self._delete_part(conn, definition, ids[start : start + _CHUNK], report, seen)
-
-    def _delete_part(
-        self,
-        conn: Connection,
-        definition: EntityDefinition,
-        ids: list[uuid.UUID],
-        report: DeleteReport,
-        seen: set[tuple[str, uuid.UUID]],
-    ) -> None:
-        catalog = self.metadata.catalog
-        for other in self.metadata.entities():
-            for f in other.fields:
-                if f.refers_to(definition.name):
-                    self._apply_on_delete(conn, other, f, definition.name, ids, report, seen)
-            for rel in other.relationships:
-                link = catalog.link_tables[other.name, rel.name]
-                ends = [link.c.source_id] if other.name == definition.name else []
-                ends += [link.c.target_id] if rel.target == definition.name else []
-                for end in ends:
-                    done = conn.execute(link.delete().where(end.in_(ids)))
-                    if done.rowcount:
-                        key = link.name
-                        report.unlinked[key] = report.unlinked.get(key, 0) + done.rowcount
-        table = catalog.table(definition.name)
-        done = conn.execute(table.delete().where(table.c.id.in_(ids)))
-        report.deleted[definition.name] = report.deleted.get(definition.name, 0) + done.rowcount
-
-    def _apply_on_delete(
-        self,
-        conn: Connection,
-        other: EntityDefinition,
-        f: FieldDefinition,
-        entity: str,
-        ids: list[uuid.UUID],
-        report: DeleteReport,
-        seen: set[tuple[str, uuid.UUID]],
-    ) -> None:
-        table = self.metadata.catalog.table(other.name)
-        if f.kind is Kind.POLYMORPHIC_LOOKUP:
-            entity_col, id_col = (table.c[c] for c in f.columns)
-            match = sa.and_(entity_col == entity, id_col.in_(ids))
-        else:
-            match = table.c[f.name].in_(ids)
-        cleared = {c: None for c in f.columns}
-        referring = list(conn.execute(sa.select(table.c.id).where(match)).scalars())
-        leaving = [r for r in referring if (other.name, r) in seen]
-        if leaving:
-            # Records this delete removes anyway neither block it nor count as
-            # cleared; their reference goes first so the foreign key lets the
-            # record they point at go before them.
-            conn.execute(table.update().where(match, table.c.id.in_(leaving)).values(**cleared))
-            referring = [r for r in referring if (other.name, r) not in seen]
-        if not referring:
-            return
-        if f.on_delete is OnDelete.RESTRICT:
-            raise DeleteRestricted(
-                f"cannot delete: {len(referring)} {other.name} record(s) refer to it "
-                f"through {other.name}.{f.name}",
-                [Problem(pointer(other.name, f.name), f"{len(referring)} record(s) refer to it")],
-                {"entity": other.name, "field": f.name, "count": len(referring)},
-            )
-        if f.on_delete is OnDelete.CASCADE:
-            self._delete_tree(conn, other, referring, report, seen)
-            return
-        conn.execute(
-            table.update()
-            .where(match)
-            .values(**cleared, version=table.c.version + 1, updated_at=_now())
-        )
-        key = f"{other.name}.{f.name}"
-        report.cleared[key] = report.cleared.get(key, 0) + len(referring)
-
-    # -- internals: bulk -------------------------------------------------
-
-    def _bulk(self, rows: list[Mapping[str, Any]], mode: BulkMode, chunk: _Chunk) -> BulkResult:
-        if mode not in ("atomic", "per_row"):
-            raise ValueError(f"unknown bulk mode {mode!r}: use 'atomic' or 'per_row'")
-        results: list[RowResult] = []
-        # The savepoint takes back the rows written so far when an atomic bulk
-        # fails inside a caller's unit of work that goes on.
-        with self.db.transaction() as conn, conn.begin_nested():
-            for start in range(0, len(rows), _CHUNK):
-                part = list(enumerate(rows[start : start + _CHUNK], start))
-                results.extend(self._run_chunk(conn, part, chunk))
-            failed = [r for r in results if not r.ok]
-            if failed and mode == "atomic":
-                raise BulkError(
-                    f"{len(failed)} of {len(rows)} rows failed; nothing was written",
-                    [
-                        Problem(pointer(r.index) + p.pointer, p.message)
-                        for r in failed
-                        if r.error is not None
-                        for p in (r.error.problems or (Problem("", r.error.message),))
-                    ],
-                    {"failed_rows": [r.index for r in failed]},
-                )
-        return BulkResult(results)
-
-    def _run_chunk(self, conn: Connection, part: list[_Row], chunk: _Chunk) -> list[RowResult]:
-        """Run the chunk at once; if the database refuses it, row by row to find out which.
-
-        A chunk reports the rows it can judge itself (validation, references)
-        as failed results; an error raised means a row the database refused.
-        """
-        try:
-            with conn.begin_nested():
-                return chunk(conn, part)
-        except _RowFailed as failed:
-            if len(part) == 1:
-                return [RowResult(failed.index, False, error=failed.error)]
-        except XRMError as exc:
-            if len(part) == 1:
-                return [RowResult(part[0][0], False, error=exc)]
-        results = []
-        for item in part:
-            results.extend(self._run_chunk(conn, [item], chunk))
-        return results
-
-    def _invalid(self, exc: InvalidRecord) -> RecordValidationError:
-        return RecordValidationError(f"the {self.entity} record is not valid", exc.problems)
-
-    def _create_chunk(self, conn: Connection, part: Sequence[_Row]) -> list[RowResult]:
-        validator = self.metadata.validator(self.entity)
-        failed: list[RowResult] = []
-        valid: list[tuple[int, dict[str, Any]]] = []
-        for index, data in part:
-            try:
-                valid.append((index, validator.validate_create(data)))
-            except InvalidRecord as exc:
-                failed.append(RowResult(index, False, error=self._invalid(exc)))
-        broken = self._broken_references(conn, [values for _, values in valid])
-        if broken:
-            message = "a lookup points at a record that does not exist"
-            failed.extend(
-                RowResult(valid[n][0], False, error=BrokenReference(message, problems))
-                for n, problems in broken.items()
-            )
-            valid = [item for n, item in enumerate(valid) if n not in broken]
-        now = _now()
-        rows = [self._new_row(values, now) for _, values in valid]
-        if rows:
-            self._insert(conn, rows)
-        results = [
-            RowResult(i, True, self._to_record(row, None), created=True)
-            for (i, _), row in zip(valid, rows, strict=True)
-        ]
-        if failed:
-            results = sorted([*results, *failed], key=lambda r: r.index)
-        return results
-
-    def _update_chunk(self, conn: Connection, part: Sequence[_Row]) -> list[RowResult]:
-        validator = self.metadata.validator(self.entity)
-        results = []
-        for index, data in part:
-            try:
-                if not isinstance(data, Mapping):
-                    raise RecordValidationError(
-                        f"the {self.entity} change is not valid",
-                        [Problem("", "must be an object of id, version and changes")],
-                    )
-                if data.get("id") is None:
-                    raise RecordValidationError(
-                        f"the {self.entity} change is not valid", [Problem("/id", "is required")]
-                    )
-                rid = _as_uuid(data["id"])
-                _check_version(data.get("version"), "/version")
-                changes = {k: v for k, v in data.items() if k not in ("id", "version")}
-                try:
-                    values = validator.validate_patch(changes)
-                except InvalidRecord as exc:
-                    raise self._invalid(exc) from None
-                self._check_references(conn, values)
-                record = self._update(conn, rid, values, data.get("version"), savepoint=False)
-            except XRMError as exc:
-                raise _RowFailed(index, exc) from None
-            results.append(RowResult(index, True, record))
-        return results
-
-    def _upsert_chunk(
-        self, conn: Connection, part: Sequence[_Row], key: tuple[str, ...]
-    ) -> list[RowResult]:
-        validator = self.metadata.validator(self.entity)
-        results: list[RowResult] = []
-        keyed: list[tuple[int, Mapping[str, Any], tuple[Any, ...] | None]] = []
-        for index, data in part:
-            if not isinstance(data, Mapping):
-                keyed.append((index, data, None))  # refused by validation, with its pointer
-                continue
-            missing = [k for k in key if data.get(k) is None]
-            if missing:
-                error = RecordValidationError(
-                    "an upsert row needs every field of its key",
-                    [Problem(pointer(k), "is required to match records") for k in missing],
-                )
-                results.append(RowResult(index, False, error=error))
-                continue
-            # Keys are compared as the database returns them: "2024-01-02" is a date.
-            try:
-                normal = validator.validate_patch({k: data[k] for k in key})
-            except InvalidRecord:
-                keyed.append((index, data, None))  # the create reports the bad value
-                continue
-            keyed.append((index, data, self._key_values(normal, key)))
-        existing = self._find_by_key(conn, [k for _, _, k in keyed if k is not None], key)
-        # Rows apply in input order: a key repeated in the batch creates the
-        # record on its first row and updates it on the later ones.
-        creates: list[_Row] = []
-        updates: list[tuple[int, Mapping[str, Any], tuple[Any, ...]]] = []
-        new_keys: set[tuple[Any, ...]] = set()
-        for index, data, values in keyed:
-            if values is not None and (values in existing or values in new_keys):
-                updates.append((index, data, values))
-            else:
-                creates.append((index, data))
-                if values is not None:
-                    new_keys.add(values)
-        if creates:
-            created = self._create_chunk(conn, creates)
-            results += created
-            for r in created:
-                if r.record is not None:
-                    existing[self._key_values(r.record, key)] = r.record["id"]
-        retry = [(i, d) for i, d, values in updates if values not in existing]
-        if retry:  # their key's first row failed; the next one tries to create it
-            results += self._upsert_chunk(conn, retry, key)
-        changes = [(i, {**d, "id": existing[v]}) for i, d, v in updates if v in existing]
-        if changes:
-            results += self._update_chunk(conn, changes)
-        return sorted(results, key=lambda r: r.index)
-
-    def _key_columns(self, key: tuple[str, ...]) -> list[str]:
-        return [c for name in key for c in self.definition.field(name).columns]
-
-    def _key_values(self, values: Mapping[str, Any], key: tuple[str, ...]) -> tuple[Any, ...]:
-        columns: dict[str, Any] = {}
-        for name in key:
-            columns.update(_columns(self.definition.field(name), values[name]))
-        return tuple(columns[c] for c in self._key_columns(key))
-
-    def _find_by_key(
-        self, conn: Connection, keys: list[tuple[Any, ...]], key: tuple[str, ...]
-    ) -> dict[tuple[Any, ...], uuid.UUID]:
-        if not keys:
-            return {}
-        table = self._table()
-        columns = [table.c[c] for c in self._key_columns(key)]
-        unique = list(dict.fromkeys(keys))
-        match = (
-            sa.tuple_(*columns).in_(unique)
-            if len(columns) > 1
-            else columns[0].in_([k[0] for k in unique])
-        )
-        found = conn.execute(sa.select(table.c.id, *columns).where(match))
-        return {tuple(r[1:]): r[0] for r in found}
-
-    def _alternate_key(self, key: str | Sequence[str]) -> tuple[str, ...]:
-        """The fields of the unique key called ``key`` or made of the fields ``key``."""
-        wanted = sorted([key] if isinstance(key, str) else key)
-        unique = [index for index in self.definition.all_indexes() if index.unique]
-        for index in unique:
-            if index.name == key or sorted(index.fields) == wanted:
-                return index.fields
-        names = [k.name for k in self.definition.alternate_keys]
-        names += [f.name for f in self.definition.fields if f.unique]
-        raise QueryError(
-            f"{key!r} is not an alternate key of {self.entity!r}",
-            [Problem("/key", f"use one of {names}" if names else "the entity has no unique key")],
-        )
-
-    def _relationship(self, name: str) -> Any:
+    def _relationship(self, name: str) -> ManyToMany:
         try:
             return self.definition.relationship(name)
         except KeyError:
@@ -901,13 +621,17 @@ class RecordService:
             ) from None
 
 
-def _columns(f: FieldDefinition, value: Any) -> dict[str, Any]:
-    if f.kind is Kind.POLYMORPHIC_LOOKUP:
-        entity_col, id_col = f.columns
-        if value is None:
-            return {entity_col: None, id_col: None}
-        return {entity_col: value["entity"], id_col: value["id"]}
-    return {f.name: value}
+def _listed(value: Any, at: str) -> list[Any]:
+    """A list argument (order, fields, expand, group_by); a bare string is a mistake."""
+    if value is None:
+        return []
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        raise QueryError("the query is not valid", [Problem(at, "must be a list")])
+    return list(value)
+
+
+def _pick(record: Record, selected: list[str] | None) -> Record:
+    return record if selected is None else {k: record[k] for k in selected}
 
 
 def _as_uuid(value: uuid.UUID | str, at: str = "/id") -> uuid.UUID:
