@@ -91,6 +91,11 @@ class QueryBuilder:
         self._aliases: dict[str, tuple[EntityDefinition, sa.FromClause]] = {
             "": (self.definition, self.table)
         }
+        #: Values of the bound parameters, by name, in the order they appear.
+        self.params: dict[str, Any] = {}
+        #: What the SQL depends on besides the values: the cache key of a statement.
+        self.shape: list[Any] = []
+        self._emit = True
 
     def from_clause(self) -> sa.FromClause:
         """The entity's table left-joined to every table a resolved path reached."""
@@ -155,12 +160,40 @@ class QueryBuilder:
     # -- filters ---------------------------------------------------------
 
     def where(self, raw: Any) -> sa.ColumnElement[bool] | None:
-        """The WHERE clause of a filter (None for no filter)."""
+        """The WHERE clause of a filter (None for no filter); values become bound parameters."""
         if raw is None:
             return None
         return self._compile(parse_filter(raw), "", guard=False)
 
-    def _compile(self, node: Any, at: str, guard: bool) -> sa.ColumnElement[bool]:
+    def check(self, raw: Any) -> None:
+        """Check a filter and collect its :attr:`params` and :attr:`shape`, building no SQL.
+
+        Two filters of the same shape compile to the same statement with the
+        same parameter names, so a statement built once serves both.
+        """
+        self._emit = False
+        try:
+            if raw is not None:
+                self._compile(parse_filter(raw), "", guard=False)
+        finally:
+            self._emit = True
+
+    def check_after(self, keys: list[tuple[Resolved, bool]], values: list[Any]) -> None:
+        """:meth:`after` for :meth:`check`: parameters and shape only."""
+        self._emit = False
+        try:
+            self.after(keys, values)
+        finally:
+            self._emit = True
+
+    def _bind(self, col: sa.ColumnElement[Any], value: Any, expanding: bool = False) -> Any:
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        if not self._emit:
+            return None
+        return sa.bindparam(name, value, type_=col.type, expanding=expanding)
+
+    def _compile(self, node: Any, at: str, guard: bool) -> Any:
         # ``at`` points below /filter; trees built in Python (which may hold
         # JSON parts) get the pointer of the equivalent JSON form.
         node = parse_filter(node, at)
@@ -168,12 +201,17 @@ class QueryBuilder:
             key = "and" if isinstance(node, And) else "or"
             if not isinstance(node.items, Sequence):
                 raise _error(f"/filter{at}/{key}", f"'{key}' takes a list of filters")
+            self.shape.append((key, len(node.items)))
             parts = [self._compile(n, f"{at}/{key}/{i}", guard) for i, n in enumerate(node.items)]
+            if not self._emit:
+                return None
             return sa.and_(sa.true(), *parts) if key == "and" else sa.or_(sa.false(), *parts)
         if isinstance(node, Not):
             # Under NOT, a comparison with an empty value must read as false, not
             # unknown, so that NOT gives the complement of what it wraps.
-            return sa.not_(self._compile(node.item, f"{at}/not", guard=True))
+            self.shape.append("not")
+            inner = self._compile(node.item, f"{at}/not", guard=True)
+            return sa.not_(inner) if self._emit else None
         return self._condition(node, at, guard)
 
     def _condition(self, cond: Condition, at: str, guard: bool) -> sa.ColumnElement[bool]:
@@ -188,10 +226,13 @@ class QueryBuilder:
         field, col = resolved.field, resolved.column
         if field.kind not in _ALLOWED_OPS[cond.op]:
             raise _error(at, f"operator {cond.op!r} does not apply to a {field.kind} field")
+        self.shape.append((cond.path, cond.op, guard, cond.value if cond.op == "is_null" else None))
         if cond.op == "is_null":
             empty = _is_empty(col, field, self.catalog.dialect)
             return empty if cond.value else sa.not_(empty)
         expr = self._comparison(cond, resolved, at)
+        if not self._emit:
+            return None
         if cond.op in ("ne", "not_in"):
             return sa.or_(expr, col.is_(None)) if resolved.nullable else expr
         if guard and resolved.nullable:
@@ -202,16 +243,22 @@ class QueryBuilder:
         field, col, op = resolved.field, resolved.column, cond.op
         if op in ("in", "not_in"):
             values = [coerce(field, v, f"{at}/{i}") for i, v in enumerate(cond.value)]
-            return col.in_(values) if op == "in" else col.not_in(values)
+            bound = self._bind(col, values, expanding=True)
+            if not self._emit:
+                return None
+            return col.in_(bound) if op == "in" else col.not_in(bound)
         if field.kind is Kind.MULTI_CHOICE:
-            return self._has_choice(col, coerce(_element(field), cond.value, at))
+            choice = coerce(_element(field), cond.value, at)
+            return self._has_choice(col, self._bind(sa.literal(""), choice))
         if op in ("contains", "starts_with"):
             if not isinstance(cond.value, str) or not cond.value:
                 raise _error(at, f"{op!r} takes a non-empty string")
             pattern = _escape_like(cond.value)
             pattern = f"%{pattern}%" if op == "contains" else f"{pattern}%"
-            return _like(col, pattern, self.catalog.dialect)
-        value = coerce(field, cond.value, at)
+            return _like(col, self._bind(col, pattern), self.catalog.dialect)
+        value = self._bind(col, coerce(field, cond.value, at))
+        if not self._emit:
+            return None
         compare: dict[str, Callable[[Any], sa.ColumnElement[bool]]] = {
             "eq": col.__eq__,
             "ne": col.__ne__,
@@ -222,7 +269,9 @@ class QueryBuilder:
         }
         return compare[op](value)
 
-    def _has_choice(self, col: sa.ColumnElement[Any], value: str) -> sa.ColumnElement[bool]:
+    def _has_choice(self, col: sa.ColumnElement[Any], value: Any) -> Any:
+        if not self._emit:
+            return None
         if self.catalog.dialect == "postgresql":
             return col.op("@>")(sa.func.jsonb_build_array(value))
         items = sa.func.json_each(col).table_valued("value")
@@ -255,12 +304,22 @@ class QueryBuilder:
             terms.append(term)
         return terms
 
-    def after(self, keys: list[tuple[Resolved, bool]], values: list[Any]) -> sa.ColumnElement[bool]:
-        """Rows strictly after ``values`` in the order of ``keys`` (keyset pagination)."""
+    def after(self, keys: list[tuple[Resolved, bool]], values: list[Any]) -> Any:
+        """Rows strictly after ``values`` in the order of ``keys`` (keyset pagination).
+
+        Which values are NULL shapes the SQL; the others are bound parameters.
+        """
+        self.shape.append(("after", tuple(v is None for v in values)))
+        bound = [
+            None if v is None else self._bind(r.column, v)
+            for (r, _), v in zip(keys, values, strict=True)
+        ]
+        if not self._emit:
+            return None
         alternatives = []
         for i, (resolved, desc) in enumerate(keys):
-            equal = [_same(r.column, v) for (r, _), v in zip(keys[:i], values[:i], strict=True)]
-            alternatives.append(sa.and_(*equal, _beyond(resolved.column, values[i], desc)))
+            equal = [_same(r.column, b) for (r, _), b in zip(keys[:i], bound[:i], strict=True)]
+            alternatives.append(sa.and_(*equal, _beyond(resolved.column, bound[i], desc)))
         return sa.or_(*alternatives)
 
 
@@ -275,27 +334,24 @@ def _is_empty(
 
 
 def _same(col: sa.ColumnElement[Any], value: Any) -> sa.ColumnElement[bool]:
-    return col.is_(None) if value is None else col == _bound(col, value)
+    return col.is_(None) if value is None else col == value
 
 
 def _beyond(col: sa.ColumnElement[Any], value: Any, desc: bool) -> sa.ColumnElement[bool]:
-    """``col`` comes after ``value`` when NULL is the smallest value."""
+    """``col`` comes after ``value`` (a bound parameter, or None) when NULL is smallest."""
     if desc:
-        return sa.false() if value is None else sa.or_(col < _bound(col, value), col.is_(None))
-    return col.is_not(None) if value is None else col > _bound(col, value)
-
-
-def _bound(col: sa.ColumnElement[Any], value: Any) -> sa.BindParameter[Any]:
-    # An explicit parameter: SQLAlchemy refuses ``col > True`` with a plain bool.
-    return sa.bindparam(None, value, type_=col.type)
+        return sa.false() if value is None else sa.or_(col < value, col.is_(None))
+    return col.is_not(None) if value is None else col > value
 
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _like(col: sa.ColumnElement[Any], pattern: str, dialect: str) -> sa.ColumnElement[bool]:
+def _like(col: sa.ColumnElement[Any], pattern: Any, dialect: str) -> Any:
     # Case-insensitive on both: SQLite's LIKE already is (for ASCII letters).
+    if pattern is None:  # checking only, no SQL
+        return None
     if dialect == "postgresql":
         return col.ilike(pattern, escape="\\")
     return col.like(pattern, escape="\\")

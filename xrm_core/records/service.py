@@ -42,6 +42,7 @@ from xrm_core.storage.errors import translate_integrity_error
 
 MAX_LIMIT = 1000
 _CHUNK = 500
+_STATEMENT_CACHE = 256
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,21 @@ class _Shape:
         )
         columns = [c for f in definition.fields for c in f.columns]
         return cls(tuple(SYSTEM_FIELDS), definition.field_names, poly, dict.fromkeys(columns))
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Record keys in table column order (system columns, then fields)."""
+        return (*self.system, *self.fields)
+
+    def reader(self, columns: Sequence[str]) -> Callable[[Sequence[Any]], Record]:
+        """Turns result rows with these ``columns`` into records."""
+        keys = self.keys
+        if not self.polymorphic and tuple(columns[: len(keys)]) == keys:
+            # Columns and record keys are the same: one dict per row, nothing else.
+            # (Extra sort-key columns may follow; zip stops before them.)
+            return lambda row: dict(zip(keys, row))  # noqa: B905
+        names = list(columns)
+        return lambda row: self.record(dict(zip(names, row, strict=True)))
 
     def record(self, row: Mapping[Any, Any]) -> Record:
         """A record from a row of the entity's table (keyed by column)."""
@@ -133,36 +149,33 @@ class RecordService:
             )
         order = list(_listed(order, "/order"))
         selected = self._selected(fields, expand)
-        builder = QueryBuilder(self.metadata.catalog, self.entity)
-        where = builder.where(filter)
-        keys = builder.order(order)
-        table = self.table()
-        query = sa.select(table).select_from(builder.from_clause())
-        conditions = [c for c in (where, self._scope()) if c is not None]
-        if cursor is not None:
-            conditions.append(builder.after(keys, decode_cursor(cursor, order, keys)))
-        # Sort values of the table's own columns are read from the row; only
-        # values reached through a join need columns of their own.
-        sort_keys = []
-        for i, (resolved, _) in enumerate(keys):
-            column = resolved.column
-            if isinstance(column, sa.Column) and column.table is table:
-                sort_keys.append(column.key)
-            else:
-                sort_keys.append(f"_k{i}")
-                query = query.add_columns(column.label(f"_k{i}"))
-        query = query.where(*conditions).order_by(*builder.order_by(keys)).limit(limit + 1)
+        # Check the query and collect its values without building SQL; a
+        # statement built for a query of the same shape is reused.
+        checked = QueryBuilder(self.metadata.catalog, self.entity)
+        checked.check(filter)
+        keys = checked.order(order)
+        after = decode_cursor(cursor, order, keys) if cursor is not None else None
+        if after is not None:
+            checked.check_after(keys, after)
+        statement, sort_keys = self._page_statement(
+            (tuple(checked.shape), tuple(order), limit), filter, order, after, limit
+        )
+        shape = self.metadata.derived(self.entity, "shape", _Shape.of)
         with self.db.transaction(write=False) as conn:
-            result = conn.execute(query)
+            result = conn.execute(statement, checked.params)
             names = list(result.keys())
-            rows = [dict(zip(names, row, strict=True)) for row in result.all()]
+            rows = result.all()
             more = len(rows) > limit
             rows = rows[:limit]
-            records = [self.to_record(r) for r in rows]
+            read = shape.reader(names)
+            records = [read(row) for row in rows]
             if expand:
                 self._expand(conn, records, list(enumerate(_listed(expand, "/expand"))))
-            total = self._count(conn, builder, where) if count else None
-        next_cursor = encode_cursor(order, [rows[-1][k] for k in sort_keys]) if more else None
+            total = self.count(filter=filter) if count else None
+        next_cursor = None
+        if more:
+            positions = [names.index(k) for k in sort_keys]
+            next_cursor = encode_cursor(order, [rows[-1][p] for p in positions])
         if selected is not None:
             records = [_pick(r, selected) for r in records]
         return Page(records, next_cursor, total)
@@ -487,6 +500,43 @@ class RecordService:
         return broken
 
     # -- internals -------------------------------------------------------
+
+    def _page_statement(
+        self, key: tuple[Any, ...], filter: Any, order: list[str], after: Any, limit: int
+    ) -> tuple[sa.Select[Any], list[str]]:
+        """The SELECT of a page and the result columns holding its sort values.
+
+        Cached per definition version by the query's shape; the permission seam
+        (:meth:`_scope`) must add the caller's scope to ``key`` once it varies.
+        """
+        cache: dict[tuple[Any, ...], tuple[sa.Select[Any], list[str]]]
+        cache = self.metadata.derived(self.entity, "pages", lambda _: {})
+        found = cache.get(key)
+        if found is not None:
+            return found
+        builder = QueryBuilder(self.metadata.catalog, self.entity)
+        where = builder.where(filter)
+        keys = builder.order(order)
+        table = self.table()
+        query = sa.select(table).select_from(builder.from_clause())
+        conditions = [c for c in (where, self._scope()) if c is not None]
+        if after is not None:
+            conditions.append(builder.after(keys, after))
+        # Sort values of the table's own columns are read from the row; only
+        # values reached through a join need columns of their own.
+        sort_keys = []
+        for i, (resolved, _) in enumerate(keys):
+            column = resolved.column
+            if isinstance(column, sa.Column) and column.table is table:
+                sort_keys.append(column.key)
+            else:
+                sort_keys.append(f"_k{i}")
+                query = query.add_columns(column.label(f"_k{i}"))
+        query = query.where(*conditions).order_by(*builder.order_by(keys)).limit(limit + 1)
+        if len(cache) >= _STATEMENT_CACHE:
+            cache.clear()
+        cache[key] = (query, sort_keys)
+        return query, sort_keys
 
     def _get_statement(self) -> sa.Select[Any]:
         table = self.table()
