@@ -163,7 +163,8 @@ class QueryBuilder:
         """The WHERE clause of a filter (None for no filter); values become bound parameters."""
         if raw is None:
             return None
-        return self._compile(parse_filter(raw), "", guard=False)
+        compiled: sa.ColumnElement[bool] = self._compile(parse_filter(raw), "", guard=False)
+        return compiled
 
     def check(self, raw: Any) -> None:
         """Check a filter and collect its :attr:`params` and :attr:`shape`, building no SQL.
@@ -214,7 +215,8 @@ class QueryBuilder:
             return sa.not_(inner) if self._emit else None
         return self._condition(node, at, guard)
 
-    def _condition(self, cond: Condition, at: str, guard: bool) -> sa.ColumnElement[bool]:
+    # Condition compilers return None when only checking (see :meth:`check`).
+    def _condition(self, cond: Condition, at: str, guard: bool) -> Any:
         key_at = cond.at if cond.at is not None else at + pointer(cond.path)
         op_at = key_at if cond.implicit else key_at + pointer(cond.op)
         check_operand(cond.op, cond.value, op_at)
@@ -239,7 +241,7 @@ class QueryBuilder:
             return sa.and_(expr, col.is_not(None))
         return expr
 
-    def _comparison(self, cond: Condition, resolved: Resolved, at: str) -> sa.ColumnElement[bool]:
+    def _comparison(self, cond: Condition, resolved: Resolved, at: str) -> Any:
         field, col, op = resolved.field, resolved.column, cond.op
         if op in ("in", "not_in"):
             values = [coerce(field, v, f"{at}/{i}") for i, v in enumerate(cond.value)]
