@@ -37,9 +37,11 @@ def measure(
     for step in steps:
         if step.action == "convert_field" and step.field is not None:
             # The data decides: losing a value is destructive, converting every
-            # value is breaking (callers see a new type), whatever the matrix guessed.
+            # value is breaking (callers see a new type) unless only the digits
+            # widened, whatever the matrix guessed.
             lost = len(conversion(conn, catalog, step, by_name[step.entity])[1])
-            safety = Safety.DESTRUCTIVE if lost else Safety.BREAKING
+            kept = Safety.SAFE if step.safety is Safety.SAFE else Safety.BREAKING
+            safety = Safety.DESTRUCTIVE if lost else kept
             description = step.description if lost else step.description.removesuffix(LOSSY_NOTE)
             details = {**step.details, "values_lost": lost}
             step = replace(step, safety=safety, description=description, details=details)

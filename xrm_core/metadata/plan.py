@@ -255,7 +255,7 @@ def _change_steps(entity: str, old: FieldDefinition, new: FieldDefinition) -> li
             Step(
                 "convert_field",
                 entity,
-                Safety.BREAKING if safe else Safety.DESTRUCTIVE,
+                _conversion_safety(old, new, safe),
                 f"convert field {where} from {_describe(old)} to {_describe(new)}"
                 + ("" if safe else LOSSY_NOTE),
                 field=new.name,
@@ -278,6 +278,13 @@ def _change_steps(entity: str, old: FieldDefinition, new: FieldDefinition) -> li
             field=new.name,
         )
     ]
+
+
+def _conversion_safety(old: FieldDefinition, new: FieldDefinition, safe: bool) -> Safety:
+    """Wider digits of the same kind change nothing for callers; a new kind does."""
+    if not safe:
+        return Safety.DESTRUCTIVE
+    return Safety.SAFE if old.kind == new.kind else Safety.BREAKING
 
 
 def _storage(f: FieldDefinition) -> tuple[Kind, int, int]:

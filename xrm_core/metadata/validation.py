@@ -36,6 +36,7 @@ _KIND_TYPES = {
     Kind.MULTI_CHOICE: "array",
     Kind.POLYMORPHIC_LOOKUP: "object",
 }
+_MAX_TABLE_NAME = 63  # PostgreSQL's identifier limit
 _UNINDEXABLE = frozenset({Kind.JSON, Kind.MULTI_CHOICE, Kind.POLYMORPHIC_LOOKUP, Kind.TEXT})
 
 
@@ -302,6 +303,14 @@ def _check_relationships(
         if not isinstance(rel, Mapping):
             continue
         path: tuple[str | int, ...] = ("x-xrm", "relationships", i)
+        link = f"{xrm.get('name')}__{rel.get('name')}"
+        if len(link) > _MAX_TABLE_NAME:
+            # PostgreSQL would silently cut the link table's name short.
+            yield Problem(
+                pointer(*path, "name"),
+                f"the link table {link!r} would be longer than {_MAX_TABLE_NAME} characters: "
+                "use a shorter relationship name",
+            )
         if rel.get("target") not in known:
             yield Problem(
                 pointer(*path, "target"), f"relationship to unknown entity {rel.get('target')!r}"

@@ -217,6 +217,15 @@ def test_a_relationship_name_used_twice_is_reported_on_the_second() -> None:
     ]
 
 
+def test_a_link_table_name_longer_than_postgresql_allows_is_refused() -> None:
+    name = "a" * 40
+    doc = entity(name, xrm={"relationships": [{"name": "b" * 22, "target": name}]})
+    fits = entity(name, xrm={"relationships": [{"name": "b" * 21, "target": name}]})
+
+    assert [p for p, _ in problems(doc)] == ["/x-xrm/relationships/0/name"]
+    assert problems(fits) == []
+
+
 def test_three_different_faults_are_all_reported() -> None:
     doc = {
         "x-xrm": {"name": "Parking"},
