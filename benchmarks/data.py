@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from xrm_core.ids import new_id
+from xrm_core.metadata.definition import SYSTEM_COLUMNS
 
 ENTITY = "bench_ticket"
 RAW_TABLE = "raw_bench_ticket"
@@ -36,18 +37,6 @@ SCHEMA: dict[str, Any] = {
     },
     "required": ["subject", "status"],
 }
-
-SYSTEM_COLUMNS = (
-    "id",
-    "created_at",
-    "created_by",
-    "updated_at",
-    "updated_by",
-    "owner_id",
-    "owner_type",
-    "business_unit_id",
-    "version",
-)
 
 _EPOCH = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
 _FIVE_YEARS = 5 * 365 * 24 * 3600

@@ -227,14 +227,7 @@ def _message(error: ErrorDetails, loc: tuple[str | int, ...]) -> str:
 def compile_validator(definition: EntityDefinition) -> RecordValidator:
     """Compile the validators of one definition."""
     fields = definition.fields
-    create = {
-        f.name: (
-            Required[field_type(f, nullable=False)]
-            if f.required
-            else NotRequired[field_type(f, nullable=True)]
-        )
-        for f in fields
-    }
+    create = _new_record_fields(fields)
     create["id"] = NotRequired[uuid.UUID]
     patch = {f.name: NotRequired[field_type(f, nullable=not f.required)] for f in fields}
     return RecordValidator(
@@ -244,6 +237,18 @@ def compile_validator(definition: EntityDefinition) -> RecordValidator:
     )
 
 
+def _new_record_fields(fields: tuple[FieldDefinition, ...]) -> dict[str, Any]:
+    """Typed-dict fields of a new record: required ones must be there and not null."""
+    return {
+        f.name: (
+            Required[field_type(f, nullable=False)]
+            if f.required
+            else NotRequired[field_type(f, nullable=True)]
+        )
+        for f in fields
+    }
+
+
 def _adapter(name: str, fields: dict[str, Any]) -> TypeAdapter[dict[str, Any]]:
     adapter: TypeAdapter[dict[str, Any]] = TypeAdapter(_typed_dict(name, fields))
     return adapter
@@ -251,14 +256,7 @@ def _adapter(name: str, fields: dict[str, Any]) -> TypeAdapter[dict[str, Any]]:
 
 def link_validator(attributes: tuple[FieldDefinition, ...]) -> RecordValidator:
     """Validators for the attributes of a many-to-many link."""
-    fields = {
-        f.name: (
-            Required[field_type(f, nullable=False)]
-            if f.required
-            else NotRequired[field_type(f, nullable=True)]
-        )
-        for f in attributes
-    }
+    fields = _new_record_fields(attributes)
     return RecordValidator(
         create=_adapter("link_create", fields),
         patch=_adapter("link_patch", {k: NotRequired[v] for k, v in fields.items()}),

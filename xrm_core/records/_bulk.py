@@ -24,7 +24,8 @@ from xrm_core.records.results import BulkMode, BulkResult, RowResult
 if TYPE_CHECKING:
     from xrm_core.records.service import RecordService
 
-CHUNK = 500
+#: Rows written per statement; a larger chunk costs more only when a row is refused.
+CHUNK = 2000
 _Row = tuple[int, Mapping[str, Any]]
 _Chunk = Callable[[Connection, list[_Row]], list[RowResult]]
 
@@ -71,7 +72,7 @@ class Bulk:
         return BulkResult(results)
 
     def _run_chunk(self, conn: Connection, part: list[_Row], chunk: _Chunk) -> list[RowResult]:
-        """Run the chunk at once; if the database refuses it, row by row to find out which.
+        """Run the chunk at once; if the database refuses it, in halves to find out which rows.
 
         A chunk reports the rows it can judge itself (validation, references)
         as failed results; an error raised means a row the database refused.
@@ -85,10 +86,12 @@ class Bulk:
         except XRMError as exc:
             if len(part) == 1:
                 return [RowResult(part[0][0], False, error=exc)]
-        results = []
-        for item in part:
-            results.extend(self._run_chunk(conn, [item], chunk))
-        return results
+        # Halve until the refused rows are alone: a few savepoints, not one a row.
+        middle = len(part) // 2
+        return [
+            *self._run_chunk(conn, part[:middle], chunk),
+            *self._run_chunk(conn, part[middle:], chunk),
+        ]
 
     def create(self, conn: Connection, part: Sequence[_Row]) -> list[RowResult]:
         """Create a chunk of records: validated, reference-checked, inserted at once."""
@@ -112,8 +115,9 @@ class Bulk:
         rows = service.new_rows([values for _, values in valid])
         if rows:
             service.insert(conn, rows)
+        as_record = service.row_as_record()
         results = [
-            RowResult(i, True, service.to_record(row), created=True)
+            RowResult(i, True, as_record(row), created=True)
             for (i, _), row in zip(valid, rows, strict=True)
         ]
         if failed:

@@ -386,6 +386,17 @@ class RecordService:
         """A record from a row of the entity's table."""
         return self.metadata.derived(self.entity, "shape", _Shape.of).record(row)
 
+    def row_as_record(self) -> Callable[[dict[str, Any]], Record]:
+        """Turns rows made by :meth:`new_rows` into records, reusing them where it can.
+
+        Without polymorphic lookups a new row already is the record (same keys,
+        same order); bulk creates then build no second dict per record.
+        """
+        shape = self.metadata.derived(self.entity, "shape", _Shape.of)
+        if shape.polymorphic:
+            return shape.record
+        return lambda row: row
+
     def new_rows(self, validated: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Table rows for validated new records: system columns filled in."""
         shape = self.metadata.derived(self.entity, "shape", _Shape.of)

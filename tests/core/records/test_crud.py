@@ -11,20 +11,11 @@ from typing import Any
 import pytest
 
 from xrm_core import XRM, DuplicateRecord, RecordNotFound, RecordService
+from xrm_core.metadata.definition import SYSTEM_COLUMNS
 
 Make = Callable[..., dict[str, Any]]
 
-SYSTEM = {
-    "id",
-    "created_at",
-    "created_by",
-    "updated_at",
-    "updated_by",
-    "owner_id",
-    "owner_type",
-    "business_unit_id",
-    "version",
-}
+SYSTEM = set(SYSTEM_COLUMNS)
 
 
 def every_kind(account: dict[str, Any], contact: dict[str, Any]) -> dict[str, Any]:
