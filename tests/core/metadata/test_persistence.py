@@ -163,3 +163,23 @@ def test_history_says_where_dropped_values_were_exported(xrm: XRM) -> None:
 
     assert xrm.metadata.history("tag")[-1].plan["exports"] == list(plan.exports)
     assert len(plan.exports) == 1
+
+
+def test_another_process_sees_a_change_after_refresh(db_url: str, tmp_path: Path) -> None:
+    writer = XRM.from_url(db_url, export_dir=tmp_path)
+    reader = XRM.from_url(db_url, export_dir=tmp_path)
+    try:
+        writer.metadata.define(TAG)
+        assert not reader.metadata.exists("tag")
+
+        assert reader.metadata.refresh() is True
+        assert reader.metadata.get("tag") == writer.metadata.get("tag")
+        assert reader.metadata.refresh() is False
+
+        writer.metadata.define(tag_with(colour={"type": "string"}))
+        reader.metadata.refresh()
+        reader.records("tag").create({"label": "hot", "colour": "red"})
+        assert writer.records("tag").query(filter={"colour": "red"}).records[0]["label"] == "hot"
+    finally:
+        writer.close()
+        reader.close()
