@@ -19,13 +19,14 @@ from sqlalchemy.engine import Connection, Engine
 
 def create_engine(url: str, **options: Any) -> Engine:
     """An engine set up the way the core needs it on each database."""
+    backend = sa.engine.make_url(url).get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"unsupported database {backend!r}: use SQLite or PostgreSQL")
     engine = sa.create_engine(url, **options)
-    if engine.dialect.name == "sqlite":
+    if backend == "sqlite":
         _configure_sqlite(engine)
-    elif engine.dialect.name == "postgresql":
-        _configure_postgresql(engine)
     else:
-        raise ValueError(f"unsupported database {engine.dialect.name!r}: use SQLite or PostgreSQL")
+        _configure_postgresql(engine)
     return engine
 
 
