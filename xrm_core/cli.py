@@ -118,14 +118,24 @@ def entity_show(url: str, name: str) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Show the plan without applying it.")
 @click.option("--confirm", is_flag=True, help="Allow destructive steps (values are exported).")
-def entity_define(url: str, files: tuple[Path, ...], dry_run: bool, confirm: bool) -> None:
+@click.option(
+    "--rename",
+    "renames",
+    multiple=True,
+    metavar="ENTITY.OLD=NEW",
+    help="Rename a field, keeping its values (repeat for several).",
+)
+def entity_define(
+    url: str, files: tuple[Path, ...], dry_run: bool, confirm: bool, renames: tuple[str, ...]
+) -> None:
     """Create or change entities from JSON Schema files (plan shown first)."""
     schemas = [_read_json(f) for f in files]
+    renamed = _parse_renames(renames)
     with _opened(url) as xrm:
-        plan = xrm.metadata.plan(schemas)
+        plan = xrm.metadata.plan(schemas, renames=renamed)
         _show_plan(plan)
         if not dry_run and not plan.is_empty:
-            applied = xrm.metadata.define(schemas, confirm=confirm)
+            applied = xrm.metadata.define(schemas, renames=renamed, confirm=confirm)
             for path in applied.exports:
                 click.echo(f"exported dropped values to {path}")
             click.echo("applied.")
@@ -145,6 +155,17 @@ def entity_drop(url: str, name: str, dry_run: bool, confirm: bool) -> None:
             for path in applied.exports:
                 click.echo(f"exported records to {path}")
             click.echo("dropped.")
+
+
+def _parse_renames(renames: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    parsed: dict[str, dict[str, str]] = {}
+    for item in renames:
+        entity, dot, rest = item.partition(".")
+        old, equals, new = rest.partition("=")
+        if not (dot and equals and entity and old and new):
+            raise click.BadParameter(f"{item!r}: write ENTITY.OLD=NEW", param_hint="--rename")
+        parsed.setdefault(entity, {})[old] = new
+    return parsed
 
 
 def _read_json(path: Path) -> Any:

@@ -96,3 +96,38 @@ def test_drop_needs_confirmation(sqlite_url: str, tmp_path: Path) -> None:
 def test_an_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
     code, output = run("db", "info", "--db", f"sqlite:///{tmp_path}/missing/dir/x.db")
     assert code == 1 and "cannot open" in output
+
+
+def test_entity_define_renames_a_field_and_keeps_its_values(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "ticket.json"
+    path.write_text(
+        json.dumps({"x-xrm": {"name": "ticket"}, "properties": {"title": {"type": "string"}}})
+    )
+    assert run("entity", "define", "--db", sqlite_url, str(path))[0] == 0
+    xrm = XRM.from_url(sqlite_url)
+    xrm.records("ticket").create({"title": "Broken window"})
+    xrm.close()
+    path.write_text(
+        json.dumps({"x-xrm": {"name": "ticket"}, "properties": {"subject": {"type": "string"}}})
+    )
+
+    code, output = run(
+        "entity", "define", "--db", sqlite_url, "--rename", "ticket.title=subject", str(path)
+    )
+
+    assert code == 0, output
+    assert "rename field ticket.title to 'subject'" in output
+    xrm = XRM.from_url(sqlite_url)
+    assert [r["subject"] for r in xrm.records("ticket").query()] == ["Broken window"]
+    xrm.close()
+
+
+def test_a_malformed_rename_is_a_usage_error(sqlite_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "ticket.json"
+    path.write_text(
+        json.dumps({"x-xrm": {"name": "ticket"}, "properties": {"title": {"type": "string"}}})
+    )
+    code, output = run("entity", "define", "--db", sqlite_url, "--rename", "title", str(path))
+    assert code == 2 and "ENTITY.OLD=NEW" in output
