@@ -109,8 +109,9 @@ _TYPE_KINDS = {
     "boolean": Kind.BOOLEAN,
     "object": Kind.JSON,
 }
-_DEFAULT_SCALE = {Kind.DECIMAL: 6, Kind.MONEY: 2}
-_DEFAULT_PRECISION = {Kind.DECIMAL: 24, Kind.MONEY: 19}
+#: Digits of decimal and money columns when the definition does not say.
+DEFAULT_SCALE = {Kind.DECIMAL: 6, Kind.MONEY: 2}
+DEFAULT_PRECISION = {Kind.DECIMAL: 24, Kind.MONEY: 19}
 
 
 def infer_kind(prop: Mapping[str, Any]) -> Kind | None:
@@ -297,9 +298,9 @@ def _normalize_field(name: str, prop: dict[str, Any]) -> None:
     for key, value in _KIND_SCHEMA[kind].items():
         prop.setdefault(key, copy.deepcopy(value))
     prop.setdefault("title", humanize(name))
-    if kind in _DEFAULT_SCALE:
-        xrm.setdefault("precision", _DEFAULT_PRECISION[kind])
-        xrm.setdefault("scale", _DEFAULT_SCALE[kind])
+    if kind in DEFAULT_SCALE:
+        xrm.setdefault("precision", DEFAULT_PRECISION[kind])
+        xrm.setdefault("scale", DEFAULT_SCALE[kind])
     if kind is Kind.POLYMORPHIC_LOOKUP:
         prop.setdefault(
             "properties",

@@ -88,7 +88,7 @@ def refuse_duplicates(plan: Plan, wanted: Sequence[EntityDefinition]) -> None:
     for step in plan.steps:
         count = step.details.get("duplicates")
         if count:
-            where = _index_pointer(wanted[order.index(step.entity)], step.details["index"])
+            where = index_pointer(wanted[order.index(step.entity)], step.details["index"])
             prefix = pointer(order.index(step.entity)) if len(order) > 1 else ""
             problems.append(
                 Problem(
@@ -105,14 +105,15 @@ def refuse_duplicates(plan: Plan, wanted: Sequence[EntityDefinition]) -> None:
         )
 
 
-def _index_pointer(definition: EntityDefinition, name: str) -> str:
+def index_pointer(definition: EntityDefinition, name: str) -> str:
     """Where the index called ``name`` is declared in the definition's document."""
     xrm = definition.schema.get("x-xrm", {})
     for key in ("alternate_keys", "indexes"):
         for i, declared in enumerate(xrm.get(key, [])):
             if declared.get("name") == name:
                 return pointer("x-xrm", key, i)
-    return pointer("properties", name.removeprefix("uq_"))
+    # A field's own index: uq_<field> or ix_<field>.
+    return pointer("properties", name[3:])
 
 
 def conversion(

@@ -35,7 +35,14 @@ from xrm_core.metadata.plan import Plan, Safety
 from xrm_core.metadata.validation import check
 from xrm_core.storage.database import Database
 from xrm_core.storage.ddl import Catalog, SchemaChanger
-from xrm_core.storage.tables import core_metadata, entity_history_table, entity_table, state_table
+from xrm_core.storage.tables import (
+    core_metadata,
+    core_relation_names,
+    entity_history_table,
+    entity_table,
+    relation_names,
+    state_table,
+)
 
 Schema = Mapping[str, Any]
 Renames = Mapping[str, Mapping[str, str]]
@@ -253,17 +260,48 @@ class MetadataService:
         return {n: e.definition for n, e in self._entities.items()}
 
     def _check(self, schemas: list[Schema]) -> list[EntityDefinition]:
-        names = [s.get("x-xrm", {}).get("name") for s in schemas if isinstance(s, Mapping)]
-        known = {*self._entities, *(n for n in names if isinstance(n, str))}
+        names = [_entity_name(s) for s in schemas]
+        known = {*self._entities, *(n for n in names if n is not None)}
         problems: list[Problem] = []
         for i, schema in enumerate(schemas):
             prefix = pointer(i) if len(schemas) > 1 else ""
             problems.extend(Problem(prefix + p.pointer, p.message) for p in check(schema, known))
-        duplicates = {n for n in names if names.count(n) > 1}
+        duplicates = {n for n in names if n is not None and names.count(n) > 1}
         problems.extend(Problem("", f"entity {n!r} is defined twice") for n in duplicates)
         if problems:
             raise DefinitionError("the entity definition is not valid", problems)
-        return [parse(normalize(s)) for s in schemas]
+        wanted = [parse(normalize(s)) for s in schemas]
+        problems = self._name_clashes(wanted)
+        if problems:
+            raise DefinitionError("the entity definition is not valid", problems)
+        return wanted
+
+    def _name_clashes(self, wanted: Sequence[EntityDefinition]) -> list[Problem]:
+        """Tables and indexes whose database names another table or index already has.
+
+        Index names are prefixed with their table's name, so entity ``a``'s index
+        ``b_x`` and entity ``a_b``'s index ``x`` would both be ``a_b_x``.
+        """
+        holders = dict.fromkeys(core_relation_names(), "the core's tables")
+        names = {d.name for d in wanted}
+        for name, definition in self._current().items():
+            if name not in names:
+                taken = (n for n, _ in relation_names(definition))
+                holders.update(dict.fromkeys(taken, f"entity {name!r}"))
+        problems = []
+        for i, definition in enumerate(wanted):
+            prefix = pointer(i) if len(wanted) > 1 else ""
+            for sql_name, what in relation_names(definition):
+                if sql_name in holders:
+                    problems.append(
+                        Problem(
+                            prefix + _relation_pointer(definition, what),
+                            f"its database name {sql_name!r} is already taken by "
+                            f"{holders[sql_name]}",
+                        )
+                    )
+                holders.setdefault(sql_name, f"entity {definition.name!r}")
+        return problems
 
     def _check_not_referenced(self, name: str) -> None:
         problems = []
@@ -385,7 +423,26 @@ class MetadataService:
             conn.execute(t.insert().values(key="metadata_version", value=1))
 
 
+def _relation_pointer(definition: EntityDefinition, what: str) -> str:
+    """Where the table or index ``what`` (see ``relation_names``) comes from."""
+    kind, _, name = what.partition(":")
+    if kind == "index":
+        return impact.index_pointer(definition, name)
+    if kind == "relationship":
+        names = [r.name for r in definition.relationships]
+        return pointer("x-xrm", "relationships", names.index(name), "name")
+    return pointer("x-xrm", "name")
+
+
+def _entity_name(schema: Any) -> str | None:
+    """The name a definition gives its entity, if it is well-formed enough to say."""
+    xrm = schema.get("x-xrm") if isinstance(schema, Mapping) else None
+    name = xrm.get("name") if isinstance(xrm, Mapping) else None
+    return name if isinstance(name, str) else None
+
+
 def _as_list(schemas: Schema | Sequence[Schema]) -> list[Schema]:
-    if isinstance(schemas, Mapping):
-        return [schemas]
-    return list(schemas)
+    if isinstance(schemas, list | tuple):
+        return list(schemas)
+    # One definition, or something else that the checker will refuse clearly.
+    return [schemas]  # type: ignore[list-item]

@@ -20,6 +20,8 @@ from jsonschema.exceptions import ValidationError as SchemaError  # type: ignore
 
 from xrm_core.errors import Problem, pointer
 from xrm_core.metadata.definition import (
+    DEFAULT_PRECISION,
+    DEFAULT_SCALE,
     NUMBER_KINDS,
     SYSTEM_COLUMNS,
     TEXT_KINDS,
@@ -36,8 +38,24 @@ _KIND_TYPES = {
     Kind.MULTI_CHOICE: "array",
     Kind.POLYMORPHIC_LOOKUP: "object",
 }
+_LINK_COLUMNS = ("source_id", "target_id")
 _MAX_TABLE_NAME = 63  # PostgreSQL's identifier limit
 _UNINDEXABLE = frozenset({Kind.JSON, Kind.MULTI_CHOICE, Kind.POLYMORPHIC_LOOKUP, Kind.TEXT})
+# PostgreSQL's hidden columns: every table has them, so no field may take their names.
+_DATABASE_COLUMNS = frozenset({"ctid", "xmin", "xmax", "cmin", "cmax", "tableoid"})
+# Far deeper than any entity definition needs, and shallow enough that copying
+# and storing the document never meets Python's recursion limit.
+MAX_DEPTH = 32
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` when it is an object, else an empty one (the meta-schema reports it)."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    """``value`` when it is an array, else an empty one (the meta-schema reports it)."""
+    return value if isinstance(value, list) else []
 
 
 def meta_schema_path() -> Path:
@@ -65,10 +83,28 @@ def check(doc: Any, known_entities: Collection[str]) -> list[Problem]:
     """
     if not isinstance(doc, Mapping):
         return [Problem("", "an entity definition must be a JSON object")]
+    too_deep = _too_deep(doc)
+    if too_deep is not None:
+        return [Problem(too_deep, f"nested more than {MAX_DEPTH} levels deep")]
     problems = [p for e in _validator().iter_errors(doc) for p in _plain(e)]
     problems.extend(_check_semantics(doc, known_entities))
     unique = list(dict.fromkeys(problems))
     return sorted(unique, key=lambda p: p.pointer)
+
+
+def _too_deep(doc: Any) -> str | None:
+    """A pointer to a value nested deeper than :data:`MAX_DEPTH`, or None."""
+    # Iterative on purpose: the document may be too deep to walk recursively.
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(doc, ())]
+    while stack:
+        value, path = stack.pop()
+        if len(path) > MAX_DEPTH:
+            return pointer(*path)
+        if isinstance(value, Mapping):
+            stack.extend((v, (*path, k)) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, (*path, i)) for i, v in enumerate(value))
+    return None
 
 
 def _plain(error: SchemaError) -> list[Problem]:
@@ -100,7 +136,11 @@ def _plain(error: SchemaError) -> list[Problem]:
             )
         ]
     if error.validator == "not" and isinstance(value, str):
-        return [Problem(where, f"bad name {value!r}: names starting with 'xrm_' are reserved")]
+        return [
+            Problem(
+                where, f"bad name {value!r}: names starting with 'xrm_' or 'sqlite_' are reserved"
+            )
+        ]
     if error.validator == "maxLength" and isinstance(value, str):
         return [Problem(where, f"name {value!r} is too long (at most {error.validator_value})")]
     return [Problem(where, error.message)]
@@ -133,11 +173,11 @@ def _check_semantics(doc: Mapping[str, Any], known: Collection[str]) -> Iterator
             if kind is not None:
                 kinds[name] = kind
     yield from _check_columns(kinds, xrm)
-    for i, name in enumerate(doc.get("required") or []):
-        if name not in props:
+    for i, name in enumerate(_list(doc.get("required"))):
+        if isinstance(name, str) and name not in props:
             yield Problem(pointer("required", i), f"required field {name!r} is not defined")
     for key in ("alternate_keys", "indexes"):
-        for i, index in enumerate(xrm.get(key) or []):
+        for i, index in enumerate(_list(xrm.get(key))):
             yield from _check_index(index, kinds, ("x-xrm", key, i))
     yield from _check_index_names(xrm, kinds, props)
     yield from _check_relationships(xrm, kinds, known)
@@ -149,12 +189,17 @@ def _check_columns(kinds: Mapping[str, Kind], xrm: Mapping[str, Any]) -> Iterato
         where = pointer("properties", name)
         if name in SYSTEM_COLUMNS:
             yield Problem(where, f"field {name!r} clashes with the system column of that name")
+        if name in _DATABASE_COLUMNS:
+            yield Problem(where, f"field {name!r} clashes with a column the database reserves")
         if kind is Kind.POLYMORPHIC_LOOKUP:
             for column in (f"{name}_entity", f"{name}_id"):
                 if column in taken or column in SYSTEM_COLUMNS:
                     yield Problem(where, f"field {name!r} needs column {column!r}, already used")
-    names = [r.get("name") for r in xrm.get("relationships") or [] if isinstance(r, Mapping)]
+    rels = _list(xrm.get("relationships"))
+    names = [r.get("name") if isinstance(r, Mapping) else None for r in rels]
     for i, rel in enumerate(names):
+        if not isinstance(rel, str):
+            continue  # the meta-schema reports it
         if rel in taken or names.index(rel) != i:
             yield Problem(
                 pointer("x-xrm", "relationships", i, "name"),
@@ -168,7 +213,7 @@ def _check_field(
     """Yield the field's problems; return its kind (or None when it has none)."""
     where = pointer(*path)
     kind = infer_kind(prop)
-    xrm = prop.get("x-xrm") or {}
+    xrm = _mapping(prop.get("x-xrm"))
     if kind is None:
         if "kind" not in xrm:
             yield Problem(where, f"cannot tell the kind of field {name!r}: add x-xrm.kind")
@@ -193,7 +238,7 @@ def _check_reference(
         target = xrm.get("target")
         if target is None:
             yield Problem(at(), "a lookup needs x-xrm.target: the entity it points at")
-        elif target not in known:
+        elif isinstance(target, str) and target not in known:
             yield Problem(at("target"), f"lookup to unknown entity {target!r}")
     elif "target" in xrm:
         yield Problem(at("target"), "only a lookup has a target")
@@ -203,8 +248,8 @@ def _check_reference(
             yield Problem(
                 at(), "a polymorphic lookup needs x-xrm.targets: the entities it may point at"
             )
-        for i, target in enumerate(targets or []):
-            if target not in known:
+        for i, target in enumerate(_list(targets)):
+            if isinstance(target, str) and target not in known:
                 yield Problem(at("targets", i), f"lookup to unknown entity {target!r}")
     elif "targets" in xrm:
         yield Problem(at("targets"), "only a polymorphic lookup has targets")
@@ -239,23 +284,36 @@ def _check_constraints(
     for key in ("precision", "scale"):
         if key in xrm and kind not in (Kind.DECIMAL, Kind.MONEY):
             yield Problem(pointer(*path, "x-xrm", key), f"{key} applies to decimal and money")
-    if isinstance(xrm.get("scale"), int) and xrm.get("scale", 0) > xrm.get("precision", 38):
-        yield Problem(pointer(*path, "x-xrm", "scale"), "scale cannot exceed precision")
+    if kind in DEFAULT_PRECISION:
+        # Compared as the column will have them: a precision below the default scale
+        # would leave no digit before the decimal point.
+        precision = xrm.get("precision", DEFAULT_PRECISION[kind])
+        scale = xrm.get("scale", DEFAULT_SCALE[kind])
+        if _is_int(precision) and _is_int(scale) and scale > precision:
+            at = "scale" if "scale" in xrm else "precision"
+            yield Problem(
+                pointer(*path, "x-xrm", at),
+                f"scale ({scale}) cannot exceed precision ({precision})",
+            )
     for key in ("unique", "indexed"):
         if xrm.get(key) and kind in _UNINDEXABLE:
             yield Problem(pointer(*path, "x-xrm", key), f"a {kind.value} field cannot be {key}")
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _check_default(prop: Mapping[str, Any], path: tuple[str | int, ...]) -> Iterator[Problem]:
     schema = {k: v for k, v in prop.items() if k not in ("default", "x-xrm")}
+    cls = jsonschema.Draft202012Validator
     try:
-        validator = jsonschema.Draft202012Validator(
-            schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-        )
-        for error in validator.iter_errors(prop["default"]):
-            yield Problem(pointer(*path, "default"), f"default is not valid: {error.message}")
+        cls.check_schema(schema, format_checker=cls.FORMAT_CHECKER)
     except jsonschema.SchemaError:
         return  # the meta-schema already reported the broken field schema
+    validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
+    for error in validator.iter_errors(prop["default"]):
+        yield Problem(pointer(*path, "default"), f"default is not valid: {error.message}")
 
 
 def _check_index(
@@ -263,7 +321,9 @@ def _check_index(
 ) -> Iterator[Problem]:
     if not isinstance(index, Mapping):
         return
-    for i, name in enumerate(index.get("fields") or []):
+    for i, name in enumerate(_list(index.get("fields"))):
+        if not isinstance(name, str):
+            continue  # the meta-schema reports it
         kind = kinds.get(name)
         if kind is None and name not in SYSTEM_COLUMNS:
             yield Problem(pointer(*path, "fields", i), f"index on unknown field {name!r}")
@@ -277,18 +337,20 @@ def _check_index_names(
     """Two different indexes may not share a name (fields' own indexes included)."""
     seen: dict[str, tuple[tuple[str, ...], bool]] = {}
     for name, kind in kinds.items():
-        xrm_field = props[name].get("x-xrm") or {}
+        xrm_field = _mapping(props[name].get("x-xrm"))
         if xrm_field.get("unique"):
             seen[f"uq_{name}"] = ((name,), True)
         elif xrm_field.get("indexed") or kind in (Kind.LOOKUP, Kind.POLYMORPHIC_LOOKUP):
             seen[f"ix_{name}"] = ((name,), False)
     for key, prefix in (("alternate_keys", "ak"), ("indexes", "ix")):
-        for i, index in enumerate(xrm.get(key) or []):
+        for i, index in enumerate(_list(xrm.get(key))):
             fields = index.get("fields") if isinstance(index, Mapping) else None
             if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
                 continue  # the meta-schema reports it
             unique = key == "alternate_keys" or bool(index.get("unique", False))
-            name = index.get("name") or default_index_name(prefix, fields)
+            name = index.get("name")
+            if not isinstance(name, str) or not name:
+                name = default_index_name(prefix, fields)
             if seen.setdefault(name, (tuple(fields), unique)) != (tuple(fields), unique):
                 at = "name" if "name" in index else "fields"
                 yield Problem(
@@ -299,7 +361,7 @@ def _check_index_names(
 def _check_relationships(
     xrm: Mapping[str, Any], kinds: Mapping[str, Kind], known: Collection[str]
 ) -> Iterator[Problem]:
-    for i, rel in enumerate(xrm.get("relationships") or []):
+    for i, rel in enumerate(_list(xrm.get("relationships"))):
         if not isinstance(rel, Mapping):
             continue
         path: tuple[str | int, ...] = ("x-xrm", "relationships", i)
@@ -311,11 +373,12 @@ def _check_relationships(
                 f"the link table {link!r} would be longer than {_MAX_TABLE_NAME} characters: "
                 "use a shorter relationship name",
             )
-        if rel.get("target") not in known:
+        target = rel.get("target")
+        if isinstance(target, str) and target not in known:
             yield Problem(
                 pointer(*path, "target"), f"relationship to unknown entity {rel.get('target')!r}"
             )
-        for name, prop in (rel.get("attributes") or {}).items():
+        for name, prop in _mapping(rel.get("attributes")).items():
             if not isinstance(prop, Mapping):
                 continue
             kind = yield from _check_field(name, prop, (*path, "attributes", name), known)
@@ -323,7 +386,7 @@ def _check_relationships(
                 yield Problem(
                     pointer(*path, "attributes", name), "link attributes cannot be lookups"
                 )
-            if name in SYSTEM_COLUMNS or name in ("source_id", "target_id"):
+            if name in SYSTEM_COLUMNS or name in _DATABASE_COLUMNS or name in _LINK_COLUMNS:
                 yield Problem(
                     pointer(*path, "attributes", name), f"attribute name {name!r} is reserved"
                 )

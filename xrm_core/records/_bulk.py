@@ -211,13 +211,19 @@ class Bulk:
 
     def alternate_key(self, key: str | Sequence[str]) -> tuple[str, ...]:
         """The fields of the unique key called ``key`` or made of the fields ``key``."""
-        wanted = sorted([key] if isinstance(key, str) else key)
+        names = [k.name for k in self.definition.alternate_keys]
+        names += [f.name for f in self.definition.fields if f.unique]
+        fields = [key] if isinstance(key, str) else key
+        if not isinstance(fields, Sequence) or not all(isinstance(f, str) for f in fields):
+            raise QueryError(
+                f"{key!r} is not an alternate key of {self.service.entity!r}",
+                [Problem("/key", f"a key is a name or a list of field names, one of {names}")],
+            )
+        wanted = sorted(fields)
         unique = [index for index in self.definition.all_indexes() if index.unique]
         for index in unique:
             if index.name == key or sorted(index.fields) == wanted:
                 return index.fields
-        names = [k.name for k in self.definition.alternate_keys]
-        names += [f.name for f in self.definition.fields if f.unique]
         raise QueryError(
             f"{key!r} is not an alternate key of {self.service.entity!r}",
             [Problem("/key", f"use one of {names}" if names else "the entity has no unique key")],

@@ -41,6 +41,7 @@ from xrm_core.storage.database import Database
 from xrm_core.storage.errors import translate_integrity_error
 
 MAX_LIMIT = 1000
+MAX_VERSION = 2**31 - 1
 _CHUNK = 500
 _STATEMENT_CACHE = 256
 
@@ -278,14 +279,14 @@ class RecordService:
         """Create many records. ``atomic``: all or nothing (raises :class:`BulkError`);
         ``per_row``: write what is valid and report each row's outcome."""
         bulk = Bulk(self)
-        return bulk.run(list(rows), mode, bulk.create)
+        return bulk.run(_rows(rows), mode, bulk.create)
 
     def update_many(
         self, rows: Iterable[Mapping[str, Any]], *, mode: BulkMode = "atomic"
     ) -> BulkResult:
         """Update many records; each row holds ``id``, optionally ``version``, and changes."""
         bulk = Bulk(self)
-        return bulk.run(list(rows), mode, bulk.update)
+        return bulk.run(_rows(rows), mode, bulk.update)
 
     def upsert_many(
         self,
@@ -301,7 +302,7 @@ class RecordService:
         """
         bulk = Bulk(self)
         fields = bulk.alternate_key(key)
-        return bulk.run(list(rows), mode, lambda conn, part: bulk.upsert(conn, part, fields))
+        return bulk.run(_rows(rows), mode, lambda conn, part: bulk.upsert(conn, part, fields))
 
     # -- many-to-many ----------------------------------------------------
 
@@ -691,6 +692,15 @@ def _listed(value: Any, at: str) -> list[Any]:
     return list(value)
 
 
+def _rows(rows: Any) -> list[Any]:
+    """The rows of a bulk call: any iterable but text or a single object."""
+    if isinstance(rows, str | bytes | Mapping) or not isinstance(rows, Iterable):
+        raise RecordValidationError(
+            "bulk rows are a list of records", [Problem("", "must be a list of objects")]
+        )
+    return list(rows)
+
+
 def _pick(record: Record, selected: list[str] | None) -> Record:
     return record if selected is None else {k: record[k] for k in selected}
 
@@ -712,6 +722,13 @@ def _check_version(value: object, at: str = "/if_version") -> None:
     if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
         raise RecordValidationError(
             f"a version is a whole number, not {value!r}", [Problem(at, "must be an integer")]
+        )
+    # Versions start at 1 and the column is a 32-bit INTEGER: a larger number
+    # would fail inside the driver rather than simply match no record.
+    if value is not None and not 1 <= value <= MAX_VERSION:
+        raise RecordValidationError(
+            f"a version is a whole number from 1 to {MAX_VERSION}, not {value!r}",
+            [Problem(at, f"must be from 1 to {MAX_VERSION}")],
         )
 
 

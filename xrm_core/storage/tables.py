@@ -126,6 +126,43 @@ def build_index(
     return sa.Index(index_name(table.name, index), *columns, unique=index.unique)
 
 
+def relation_names(definition: EntityDefinition) -> list[tuple[str, str]]:
+    """``(database name, what it is)`` for each table and index an entity creates.
+
+    Tables and indexes share one namespace (a schema on PostgreSQL, the file on
+    SQLite), so these names must be unique across every entity. ``what`` is
+    ``table``, ``index:<name>`` or ``relationship:<name>``.
+    """
+    names = [(definition.name, "table"), (primary_key_name(definition.name), "table")]
+    for index in definition.all_indexes():
+        names.append((index_name(definition.name, index), f"index:{index.name}"))
+    for rel in definition.relationships:
+        link = rel.link_table(definition.name)
+        for name in (link, primary_key_name(link), link_index_name(link)):
+            names.append((name, f"relationship:{rel.name}"))
+    return names
+
+
+def core_relation_names() -> set[str]:
+    """Names of the core's own tables and their indexes."""
+    names = set()
+    for table in core_metadata.tables.values():
+        names |= {table.name, primary_key_name(table.name)}
+        names |= {str(index.name) for index in table.indexes}
+    return names
+
+
+def primary_key_name(table: str) -> str:
+    """What PostgreSQL calls a table's primary key index: it keeps the suffix whole."""
+    suffix = "_pkey"
+    return table[: MAX_IDENTIFIER - len(suffix)] + suffix
+
+
+def link_index_name(link_table: str) -> str:
+    """The name of a link table's index on its target column."""
+    return identifier(link_table, "target")
+
+
 def build_link_table(entity: str, relationship: ManyToMany, metadata: sa.MetaData) -> sa.Table:
     """The link table of a many-to-many relationship, with its attributes."""
     name = relationship.link_table(entity)
@@ -140,5 +177,5 @@ def build_link_table(entity: str, relationship: ManyToMany, metadata: sa.MetaDat
     for attribute in relationship.attributes:
         columns.extend(field_columns(attribute))
     table = sa.Table(name, metadata, *columns)
-    sa.Index(identifier(name, "target"), table.c.target_id)
+    sa.Index(link_index_name(name), table.c.target_id)
     return table
