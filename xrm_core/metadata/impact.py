@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -39,11 +40,19 @@ def measure(
             # The data decides: losing a value is destructive, converting every
             # value is breaking (callers see a new type) unless only the digits
             # widened, whatever the matrix guessed.
-            lost = len(conversion(conn, catalog, step, by_name[step.entity])[1])
+            converted, lost_rows = conversion(conn, catalog, step, by_name[step.entity])
+            lost = len(lost_rows)
             kept = Safety.SAFE if step.safety is Safety.SAFE else Safety.BREAKING
             safety = Safety.DESTRUCTIVE if lost else kept
             description = step.description if lost else step.description.removesuffix(LOSSY_NOTE)
             details = {**step.details, "values_lost": lost}
+            key = _unique_key(by_name[step.entity], step.field)
+            if key is not None:
+                # Values that differed may convert to the same one ("12" and "012" to 12).
+                counts = Counter(
+                    _hashable(r["_value"]) for r in converted if r["_value"] is not None
+                )
+                details |= {"index": key, "duplicates": sum(1 for n in counts.values() if n > 1)}
             step = replace(step, safety=safety, description=description, details=details)
         elif step.action == "add_index":
             found = duplicates(conn, catalog, by_name[step.entity], step.details["index"])
@@ -51,6 +60,16 @@ def measure(
                 step = replace(step, details={**step.details, "duplicates": found})
         measured.append(step)
     return measured
+
+
+def _unique_key(definition: EntityDefinition, field: str) -> str | None:
+    """The name of the unique index on ``field`` alone, if there is one."""
+    found = (i for i in definition.all_indexes() if i.unique and i.fields == (field,))
+    return next((i.name for i in found), None)
+
+
+def _hashable(value: Any) -> Any:
+    return json.dumps(to_jsonable_python(value), sort_keys=True)
 
 
 def duplicates(
@@ -93,13 +112,13 @@ def refuse_duplicates(plan: Plan, wanted: Sequence[EntityDefinition]) -> None:
             problems.append(
                 Problem(
                     prefix + where,
-                    f"{count} value(s) are held by more than one {step.entity}; "
-                    "make them unique before adding the key",
+                    f"{count} value(s) would be held by more than one {step.entity}; "
+                    "make them unique first",
                 )
             )
     if problems:
         raise DuplicateRecord(
-            "cannot add a unique key: some values are held by more than one record",
+            "some values of a unique key would be held by more than one record",
             problems,
             {"plan": plan.to_dict()},
         )
@@ -122,7 +141,8 @@ def conversion(
     """Converted values (``{"_id", "_value"}``) and lost ones (``{"id", "value"}``) of a field."""
     if step.field is None:
         raise ValueError("a conversion step names its field")
-    old = catalog.definitions[step.entity].field(step.field)
+    # A field renamed by the same plan is still under its old name in ``catalog``.
+    old = catalog.definitions[step.entity].field(step.details.get("from", step.field))
     new = wanted.field(step.field)
     table = catalog.table(step.entity)
     column = table.c[old.name]

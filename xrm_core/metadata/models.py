@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import math
+import sys
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -57,9 +59,19 @@ def _storable(value: str) -> str:
     return value
 
 
+#: The largest JSON number most readers take (RFC 8259 §6): SQLite would store a larger
+#: one as infinity, and Python turns an int of over 4,300 digits into no text at all.
+_JSON_INT_LIMIT = int(sys.float_info.max)
+
+
 def _storable_json(value: Any) -> Any:
     if isinstance(value, str):
         _storable(value)
+    elif isinstance(value, float) and not math.isfinite(value):
+        # JSON has no NaN or Infinity: PostgreSQL refuses them, SQLite would store non-JSON.
+        raise ValueError("must not hold NaN or Infinity, which JSON cannot express")
+    elif isinstance(value, int) and not -_JSON_INT_LIMIT <= value <= _JSON_INT_LIMIT:
+        raise ValueError("must not hold a number beyond ±1.8e308, which JSON readers cannot take")
     elif isinstance(value, dict):
         for key, item in value.items():
             _storable(key)
@@ -193,18 +205,53 @@ def _run(adapter: TypeAdapter[dict[str, Any]], data: Mapping[str, Any]) -> dict[
     try:
         return adapter.validate_python(data)
     except pydantic.ValidationError as exc:
-        raise InvalidRecord(problems_from(exc)) from None
+        raise InvalidRecord(problems_from(exc, data=data)) from None
+
+
+_NO_INPUT: Any = object()
 
 
 def problems_from(
-    exc: pydantic.ValidationError, prefix: tuple[str | int, ...] = ()
+    exc: pydantic.ValidationError, prefix: tuple[str | int, ...] = (), *, data: Any = _NO_INPUT
 ) -> list[Problem]:
-    """Turn pydantic's errors into problems with JSON pointers and plain messages."""
+    """Turn pydantic's errors into problems with JSON pointers and plain messages.
+
+    With the validated ``data``, pointers follow the input itself, so keys that
+    look like pydantic's own location tags (``a[b]``, ``dict``) are kept.
+    """
     problems = []
     for error in exc.errors(include_url=False):
-        loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and "[" in p))
+        if data is _NO_INPUT:
+            loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and "[" in p))
+        else:
+            loc = _input_path(data, error)
         problems.append(Problem(pointer(*prefix, *loc), _message(error, loc)))
     return problems
+
+
+def _input_path(data: Any, error: ErrorDetails) -> tuple[str | int, ...]:
+    """The parts of pydantic's location that index into ``data``.
+
+    The others are tags pydantic adds for union members (``dict``,
+    ``function-after[...]``). The last part of a missing key, or of a key that
+    is not text (which pydantic turns into text), is kept: the input has no such part.
+    """
+    path: list[str | int] = []
+    current = data
+    parts = error["loc"]
+    for n, part in enumerate(parts):
+        if _indexes(current, part):
+            current = current[part]
+        elif not (n == len(parts) - 1 and error["type"] in ("missing", "invalid_key")):
+            continue
+        path.append(part)
+    return tuple(path)
+
+
+def _indexes(value: Any, part: str | int) -> bool:
+    if isinstance(value, list | tuple):
+        return isinstance(part, int) and part < len(value)
+    return isinstance(value, Mapping) and part in value
 
 
 def _message(error: ErrorDetails, loc: tuple[str | int, ...]) -> str:

@@ -129,14 +129,24 @@ def diff(
     ``renames`` maps an entity name to ``{old_field: new_field}``.
     """
     steps: list[Step] = []
-    for new in wanted:
+    wanted = list(wanted)
+    for i, new in enumerate(wanted):
         old = current.get(new.name)
         if old is None:
             steps.append(
                 Step("create_entity", new.name, Safety.SAFE, f"create entity {new.name!r}")
             )
             continue
-        steps.extend(_diff_entity(old, new, (renames or {}).get(new.name, {})))
+        entity_renames = (renames or {}).get(new.name, {})
+        _check_renames(old, new, entity_renames)
+        try:
+            steps.extend(_diff_entity(old, new, entity_renames))
+        except DefinitionError as error:
+            if len(wanted) == 1:
+                raise
+            # Several documents: point into the right one, as the checker's problems do.
+            located = [Problem(pointer(i) + p.pointer, p.message) for p in error.problems]
+            raise DefinitionError(error.message, located) from None
     return steps
 
 
@@ -160,7 +170,6 @@ def _diff_entity(
             f"cannot change the ownership of entity {old.name!r}",
             [Problem(pointer("x-xrm", "ownership"), "ownership cannot change once defined")],
         )
-    _check_renames(old, new, renames)
     steps: list[Step] = []
     if _entity_labels(old) != _entity_labels(new):
         steps.append(Step("change_entity", new.name, Safety.SAFE, f"change labels of {new.name!r}"))
@@ -178,6 +187,7 @@ def _check_renames(
     old: EntityDefinition, new: EntityDefinition, renames: Mapping[str, str]
 ) -> None:
     problems = []
+    targets = list(renames.values())
     for src, dst in renames.items():
         if not old.has_field(src):
             problems.append(Problem(pointer("renames", src), f"no field {src!r} to rename"))
@@ -185,6 +195,14 @@ def _check_renames(
             problems.append(Problem(pointer("renames", src), f"new name {dst!r} is not defined"))
         elif new.has_field(src):
             problems.append(Problem(pointer("renames", src), f"{src!r} is still defined"))
+        elif old.has_field(dst):
+            problems.append(
+                Problem(pointer("renames", src), f"{dst!r} is already a field: remove it first")
+            )
+        elif targets.count(dst) > 1:
+            problems.append(
+                Problem(pointer("renames", src), f"several fields are renamed to {dst!r}")
+            )
     if problems:
         raise DefinitionError(f"bad renames for entity {old.name!r}", problems)
 
@@ -226,13 +244,18 @@ def _field_steps(
                 Step("add_field", new.name, safety, f"add field {new.name}.{f.name}", field=f.name)
             )
         else:
-            if before.name != f.name:
+            source = before.name
+            if source != f.name:
                 # A rename is its own step; a label derived from the name follows it.
                 derived = before.label == humanize(before.name) and f.label == humanize(f.name)
                 before = dataclasses.replace(
                     before, name=f.name, label=f.label if derived else before.label
                 )
-            steps.extend(_change_steps(new.name, before, f))
+            for step in _change_steps(new.name, before, f):
+                if step.action == "convert_field" and source != f.name:
+                    # The values to convert are read before the rename, under the old name.
+                    step = dataclasses.replace(step, details={**step.details, "from": source})
+                steps.append(step)
     return steps
 
 

@@ -356,7 +356,7 @@ class MetadataService:
                     )
         except sa.exc.IntegrityError as exc:
             # What the measurement cannot foresee (say, a converted value now
-            # duplicating another under a new unique key); the transaction rolls back.
+            # duplicating another under a key of several fields); the transaction rolls back.
             first_line = str(exc.orig).splitlines()[0]
             raise XRMError(
                 f"the existing records do not fit the new definition: {first_line}"

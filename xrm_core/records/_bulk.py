@@ -19,6 +19,7 @@ from xrm_core.errors import (
     pointer,
 )
 from xrm_core.metadata.models import InvalidRecord
+from xrm_core.records._text import shown
 from xrm_core.records.results import BulkMode, BulkResult, RowResult
 
 if TYPE_CHECKING:
@@ -184,27 +185,31 @@ class Bulk:
             keyed.append((index, data, self._key_values(normal, key)))
         existing = self._find_by_key(conn, [k for _, _, k in keyed if k is not None], key)
         # Rows apply in input order: a key repeated in the batch creates the
-        # record on its first row and updates it on the later ones.
-        creates: list[_Row] = []
+        # record on its first row and updates it on the later ones. If that
+        # create fails, the next row of the key tries, in the next round (a loop,
+        # not recursion: a batch may repeat one failing key thousands of times).
         updates: list[tuple[int, Mapping[str, Any], tuple[Any, ...]]] = []
-        new_keys: set[tuple[Any, ...]] = set()
-        for index, data, values in keyed:
-            if values is not None and (values in existing or values in new_keys):
-                updates.append((index, data, values))
-            else:
-                creates.append((index, data))
-                if values is not None:
-                    new_keys.add(values)
-        if creates:
+        waiting = keyed
+        while waiting:
+            creates: list[_Row] = []
+            later: list[tuple[int, Mapping[str, Any], tuple[Any, ...] | None]] = []
+            claimed: set[tuple[Any, ...]] = set()
+            for index, data, values in waiting:
+                if values is not None and values in existing:
+                    updates.append((index, data, values))
+                elif values is not None and values in claimed:
+                    later.append((index, data, values))
+                else:
+                    creates.append((index, data))
+                    if values is not None:
+                        claimed.add(values)
             created = self.create(conn, creates)
             results += created
             for r in created:
                 if r.record is not None:
                     existing[self._key_values(r.record, key)] = r.record["id"]
-        retry = [(i, d) for i, d, values in updates if values not in existing]
-        if retry:  # their key's first row failed; the next one tries to create it
-            results += self.upsert(conn, retry, key)
-        changes = [(i, {**d, "id": existing[v]}) for i, d, v in updates if v in existing]
+            waiting = later
+        changes = [(i, {**d, "id": existing[v]}) for i, d, v in updates]
         if changes:
             results += self.update(conn, changes)
         return sorted(results, key=lambda r: r.index)
@@ -216,7 +221,7 @@ class Bulk:
         fields = [key] if isinstance(key, str) else key
         if not isinstance(fields, Sequence) or not all(isinstance(f, str) for f in fields):
             raise QueryError(
-                f"{key!r} is not an alternate key of {self.service.entity!r}",
+                f"{shown(key)} is not an alternate key of {self.service.entity!r}",
                 [Problem("/key", f"a key is a name or a list of field names, one of {names}")],
             )
         wanted = sorted(fields)
@@ -225,7 +230,7 @@ class Bulk:
             if index.name == key or sorted(index.fields) == wanted:
                 return index.fields
         raise QueryError(
-            f"{key!r} is not an alternate key of {self.service.entity!r}",
+            f"{shown(key)} is not an alternate key of {self.service.entity!r}",
             [Problem("/key", f"use one of {names}" if names else "the entity has no unique key")],
         )
 

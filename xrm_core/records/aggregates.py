@@ -10,15 +10,28 @@ import sqlalchemy as sa
 
 from xrm_core.errors import Problem, QueryError, pointer
 from xrm_core.metadata.definition import NUMBER_KINDS, TEMPORAL_KINDS, Kind
+from xrm_core.records._text import shown
 from xrm_core.records.query import QueryBuilder
 
 FUNCTIONS = ("count", "sum", "avg", "min", "max")
+MAX_GROUPS = 32
+MAX_MEASURES = 64
 PERIODS = {
     # period: (SQLite strftime format, PostgreSQL to_char format)
     "day": ("%Y-%m-%d", "YYYY-MM-DD"),
     "month": ("%Y-%m", "YYYY-MM"),
     "year": ("%Y", "YYYY"),
 }
+
+
+class _WholeSum(sa.TypeDecorator[int]):
+    """The sum of an integer column as a Python int, however large."""
+
+    impl = sa.BigInteger
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> int | None:
+        return None if value is None else int(value)
 
 
 @dataclass(frozen=True)
@@ -54,6 +67,11 @@ def aggregate_query(
     """The SELECT for an aggregate and the names of its output columns."""
     if not measures:
         measures = {"count": "count"}
+    # PostgreSQL returns at most 1,664 columns; SQLite 2,000.
+    if len(group_by) > MAX_GROUPS:
+        raise _error("/group_by", f"group by at most {MAX_GROUPS} fields")
+    if len(measures) > MAX_MEASURES:
+        raise _error("/measures", f"ask for at most {MAX_MEASURES} measures")
     groups: list[sa.ColumnElement[Any]] = []
     names: list[str] = []
     for i, spec in enumerate(group_by):
@@ -84,13 +102,14 @@ def _group(builder: QueryBuilder, spec: str, at: str) -> sa.ColumnElement[Any]:
     path, _, period = spec.partition(":")
     resolved = builder.resolve(path, at)
     if not period:
-        if resolved.field.kind in (Kind.JSON, Kind.MULTI_CHOICE):
+        # A polymorphic lookup is two columns: group by its .entity and .id.
+        if resolved.field.kind in (Kind.JSON, Kind.MULTI_CHOICE, Kind.POLYMORPHIC_LOOKUP):
             raise _error(at, f"cannot group by a {resolved.field.kind} field")
         return resolved.column
     if period not in PERIODS:
-        raise _error(at, f"unknown period {period!r}; use day, month or year")
+        raise _error(at, f"unknown period {shown(period)}; use day, month or year")
     if resolved.field.kind not in TEMPORAL_KINDS:
-        raise _error(at, f"{path!r} is not a date or datetime, so it has no {period}")
+        raise _error(at, f"{shown(path)} is not a date or datetime, so it has no {period}")
     sqlite_format, pg_format = PERIODS[period]
     if builder.catalog.dialect == "postgresql":
         return sa.func.to_char(resolved.column, pg_format)
@@ -106,14 +125,17 @@ def _measure(builder: QueryBuilder, measure: Measure, name: str) -> sa.ColumnEle
     if measure.function == "count":
         return sa.func.count(resolved.column)
     if measure.function in ("sum", "avg") and kind not in NUMBER_KINDS:
-        raise _error(at, f"{measure.function!r} needs a number field; {measure.field!r} is {kind}")
-    if kind in (Kind.JSON, Kind.MULTI_CHOICE, Kind.BOOLEAN, Kind.POLYMORPHIC_LOOKUP):
+        raise _error(
+            at, f"{measure.function!r} needs a number field; {shown(measure.field)} is {kind}"
+        )
+    # Ids have no order worth asking for (and PostgreSQL has no min(uuid)).
+    if kind in (Kind.JSON, Kind.MULTI_CHOICE, Kind.BOOLEAN, Kind.POLYMORPHIC_LOOKUP, Kind.LOOKUP):
         raise _error(at, f"{measure.function!r} does not apply to a {kind} field")
     if measure.function == "avg":
         return sa.func.avg(resolved.column, type_=sa.Float())
     if measure.function == "sum" and kind is Kind.INTEGER:
-        # PostgreSQL sums bigint as numeric; bring it back to an integer.
-        return sa.cast(sa.func.sum(resolved.column), sa.BigInteger)
+        # PostgreSQL sums bigint as numeric, exactly; a cast back to bigint would overflow.
+        return sa.func.sum(resolved.column, type_=_WholeSum())
     function = getattr(sa.func, measure.function)
     return function(resolved.column, type_=resolved.column.type)  # type: ignore[no-any-return]
 

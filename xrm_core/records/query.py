@@ -32,7 +32,19 @@ from xrm_core.metadata.definition import (
     Kind,
 )
 from xrm_core.metadata.models import value_type
-from xrm_core.records.filters import And, Condition, Not, Or, check_operand, parse_filter
+from xrm_core.records._text import shown
+from xrm_core.records.filters import (
+    MAX_CONDITIONS,
+    MAX_VALUES,
+    And,
+    Condition,
+    Not,
+    Or,
+    as_part,
+    check_depth,
+    check_operand,
+    parse_filter,
+)
 from xrm_core.storage.ddl import Catalog
 
 #: System columns as fields: what they hold, for filtering and sorting.
@@ -50,7 +62,10 @@ SYSTEM_FIELDS = {
         FieldDefinition("version", Kind.INTEGER, "Version"),
     )
 }
+#: Sort keys of one query (SQLite takes a few thousand ORDER BY terms at most).
+MAX_SORT_KEYS = 32
 NOT_NULL_SYSTEM = frozenset({"id", "created_at", "updated_at", "version"})
+_BIGINT = sa.BigInteger()
 
 _ORDERED = NUMBER_KINDS | TEMPORAL_KINDS | TEXT_KINDS | {Kind.LOOKUP}
 _ALLOWED_OPS: dict[str, frozenset[Kind]] = {
@@ -96,6 +111,8 @@ class QueryBuilder:
         #: What the SQL depends on besides the values: the cache key of a statement.
         self.shape: list[Any] = []
         self._emit = True
+        self._conditions = 0
+        self._values = 0
 
     def from_clause(self) -> sa.FromClause:
         """The entity's table left-joined to every table a resolved path reached."""
@@ -120,7 +137,9 @@ class QueryBuilder:
                 nullable = bool(prefix) or name not in NOT_NULL_SYSTEM
                 return Resolved(path, field, table.c[field.columns[0]], nullable)
             if field.kind is not Kind.LOOKUP or field.target is None:
-                raise _error(at, f"{name!r} in {path!r} is not a lookup, so it has no fields")
+                raise _error(
+                    at, f"{shown(name)} in {shown(path)} is not a lookup, so it has no fields"
+                )
             step = f"{prefix}.{name}" if prefix else name
             if step not in self._aliases:
                 target = self.catalog.definitions[field.target]
@@ -147,7 +166,7 @@ class QueryBuilder:
         if part == "id":
             pseudo = FieldDefinition(field.name, Kind.LOOKUP, field.label)
             return Resolved(path, pseudo, table.c[id_col], True)
-        raise _error(at, f"a polymorphic lookup has only 'entity' and 'id', not {part!r}")
+        raise _error(at, f"a polymorphic lookup has only 'entity' and 'id', not {shown(part)}")
 
     @staticmethod
     def _field(definition: EntityDefinition, name: str, path: str, at: str) -> FieldDefinition:
@@ -155,7 +174,9 @@ class QueryBuilder:
             return SYSTEM_FIELDS[name]
         if definition.has_field(name):
             return definition.field(name)
-        raise _error(at, f"unknown field {name!r} in {path!r} (entity {definition.name!r})")
+        raise _error(
+            at, f"unknown field {shown(name)} in {shown(path)} (entity {definition.name!r})"
+        )
 
     # -- filters ---------------------------------------------------------
 
@@ -192,18 +213,25 @@ class QueryBuilder:
         self.params[name] = value
         if not self._emit:
             return None
-        return sa.bindparam(name, value, type_=col.type, expanding=expanding)
+        # An INTEGER column (version) compares with any 64-bit value: bound as
+        # BIGINT, a value beyond 32 bits matches nothing instead of failing.
+        type_ = _BIGINT if isinstance(col.type, sa.Integer) else col.type
+        return sa.bindparam(name, value, type_=type_, expanding=expanding)
 
-    def _compile(self, node: Any, at: str, guard: bool) -> Any:
+    def _compile(self, node: Any, at: str, guard: bool, depth: int = 0) -> Any:
         # ``at`` points below /filter; trees built in Python (which may hold
         # JSON parts) get the pointer of the equivalent JSON form.
-        node = parse_filter(node, at)
+        check_depth(depth, at)
+        node = parse_filter(node, at, depth=depth)
         if isinstance(node, And | Or):
             key = "and" if isinstance(node, And) else "or"
             if not isinstance(node.items, Sequence):
                 raise _error(f"/filter{at}/{key}", f"'{key}' takes a list of filters")
             self.shape.append((key, len(node.items)))
-            parts = [self._compile(n, f"{at}/{key}/{i}", guard) for i, n in enumerate(node.items)]
+            parts = [
+                self._compile(n, f"{at}/{key}/{i}", guard, depth + 1)
+                for i, n in enumerate(node.items)
+            ]
             if not self._emit:
                 return None
             return sa.and_(sa.true(), *parts) if key == "and" else sa.or_(sa.false(), *parts)
@@ -211,15 +239,22 @@ class QueryBuilder:
             # Under NOT, a comparison with an empty value must read as false, not
             # unknown, so that NOT gives the complement of what it wraps.
             self.shape.append("not")
-            inner = self._compile(node.item, f"{at}/not", guard=True)
+            inner = self._compile(node.item, f"{at}/not", True, depth + 1)
             return sa.not_(inner) if self._emit else None
         return self._condition(node, at, guard)
 
     # Condition compilers return None when only checking (see :meth:`check`).
     def _condition(self, cond: Condition, at: str, guard: bool) -> Any:
-        key_at = cond.at if cond.at is not None else at + pointer(cond.path)
-        op_at = key_at if cond.implicit else key_at + pointer(cond.op)
+        key_at = cond.at if cond.at is not None else at + pointer(as_part(cond.path))
+        op_at = key_at if cond.implicit else key_at + pointer(as_part(cond.op))
         check_operand(cond.op, cond.value, op_at)
+        self._conditions += 1
+        self._values += len(cond.value) if cond.op in ("in", "not_in") else 1
+        if self._conditions > MAX_CONDITIONS or self._values > MAX_VALUES:
+            raise _error(
+                "/filter" + key_at,
+                f"a filter holds at most {MAX_CONDITIONS} conditions and {MAX_VALUES} values",
+            )
         if cond.value is None and cond.op in ("eq", "ne"):
             # As in the JSON form: ``eq None`` asks for no value (a Python-built Condition).
             cond = dataclasses.replace(cond, op="is_null", value=cond.op == "eq")
@@ -284,12 +319,14 @@ class QueryBuilder:
     def order(self, order: Sequence[str] | None) -> list[tuple[Resolved, bool]]:
         """Resolve sort keys (``-name`` is descending); ``id`` is always last."""
         keys: list[tuple[Resolved, bool]] = []
+        if order is not None and len(order) > MAX_SORT_KEYS:
+            raise _error("/order", f"sort on at most {MAX_SORT_KEYS} keys")
         for i, spec in enumerate(order or ()):
             if not isinstance(spec, str) or spec in ("", "-"):
                 raise _error(f"/order/{i}", "a sort key is a field path, '-' first for descending")
             desc = spec.startswith("-")
             resolved = self.resolve(spec.lstrip("-"), f"/order/{i}")
-            if resolved.field.kind in (Kind.JSON, Kind.MULTI_CHOICE):
+            if resolved.field.kind in (Kind.JSON, Kind.MULTI_CHOICE, Kind.POLYMORPHIC_LOOKUP):
                 raise _error(f"/order/{i}", f"cannot sort on a {resolved.field.kind} field")
             keys.append((resolved, desc))
         if not any(r.path == "id" for r, _ in keys):
@@ -379,12 +416,12 @@ def coerce(field: FieldDefinition, value: Any, at: str) -> Any:
         raise _error(at, "null is not a value here; use is_null")
     if isinstance(value, bool) and field.kind in NUMBER_KINDS:
         # pydantic would read true as 1; in a filter that is a mistake, not a number.
-        raise _error(at, f"{value!r} is not a valid {field.kind} value: give a number")
+        raise _error(at, f"{shown(value)} is not a valid {field.kind} value: give a number")
     try:
         return _filter_adapter(field.kind, field.choices, field.precision).validate_python(value)
     except pydantic.ValidationError as exc:
         message = exc.errors(include_url=False)[0]["msg"]
-        raise _error(at, f"{value!r} is not a valid {field.kind} value: {message}") from None
+        raise _error(at, f"{shown(value)} is not a valid {field.kind} value: {message}") from None
 
 
 def encode_cursor(order: Sequence[str], values: Sequence[Any]) -> str:
@@ -403,7 +440,7 @@ def decode_cursor(
         payload = json.loads(raw)
         values = payload["v"]
         tag = payload["o"]
-    except (binascii.Error, ValueError, KeyError, TypeError):
+    except (binascii.Error, ValueError, KeyError, TypeError, RecursionError):
         raise _error("/cursor", "not a cursor this service issued") from None
     if tag != _order_tag(order) or not isinstance(values, list) or len(values) != len(keys):
         raise _error("/cursor", "the cursor belongs to a different sort order")

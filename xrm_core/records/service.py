@@ -34,6 +34,7 @@ from xrm_core.metadata.models import InvalidRecord, link_validator
 from xrm_core.metadata.service import MetadataService
 from xrm_core.records._bulk import Bulk, columns_of
 from xrm_core.records._delete import DeleteWalk
+from xrm_core.records._text import shown
 from xrm_core.records.aggregates import aggregate_query
 from xrm_core.records.query import SYSTEM_FIELDS, QueryBuilder, decode_cursor, encode_cursor
 from xrm_core.records.results import BulkMode, BulkResult, DeleteReport, Page, Record
@@ -212,7 +213,18 @@ class RecordService:
         groups = list(_listed(group_by, "/group_by"))
         query, names = aggregate_query(builder, groups, dict(measures or {}), where)
         with self.db.transaction(write=False) as conn:
-            return [dict(zip(names, row, strict=True)) for row in conn.execute(query)]
+            try:
+                rows = conn.execute(query).all()
+            except sa.exc.OperationalError as exc:
+                # SQLite adds integers in 64 bits and refuses a larger sum
+                # (PostgreSQL sums them exactly); a read spoils no transaction there.
+                if "integer overflow" not in str(exc.orig):
+                    raise
+                raise QueryError(
+                    "the aggregate is not valid",
+                    [Problem("/measures", "a sum is too large for SQLite's 64-bit integers")],
+                ) from None
+            return [dict(zip(names, row, strict=True)) for row in rows]
 
     # -- writing ---------------------------------------------------------
 
@@ -574,7 +586,7 @@ class RecordService:
             ):
                 raise QueryError(
                     "the query is not valid",
-                    [Problem(f"/fields/{i}", f"unknown field {name!r} of {self.entity!r}")],
+                    [Problem(f"/fields/{i}", f"unknown field {shown(name)} of {self.entity!r}")],
                 )
         heads = [p.partition(".")[0] for p in _listed(expand, "/expand") if isinstance(p, str)]
         return list(dict.fromkeys(["id", *names, *heads]))
@@ -590,7 +602,7 @@ class RecordService:
             if not definition.has_field(head) or not definition.field(head).is_reference:
                 raise QueryError(
                     "the query is not valid",
-                    [Problem(f"/expand/{i}", f"{path!r} is not a lookup of {self.entity!r}")],
+                    [Problem(f"/expand/{i}", f"{shown(path)} is not a lookup of {self.entity!r}")],
                 )
             nested[head].extend([(i, rest)] if rest else [])
         for name, deeper in nested.items():
@@ -678,8 +690,8 @@ class RecordService:
             return self.definition.relationship(name)
         except KeyError:
             raise QueryError(
-                f"{self.entity!r} has no many-to-many relationship {name!r}",
-                [Problem("/relationship", f"unknown relationship {name!r}")],
+                f"{self.entity!r} has no many-to-many relationship {shown(name)}",
+                [Problem("/relationship", f"unknown relationship {shown(name)}")],
             ) from None
 
 
@@ -713,7 +725,7 @@ def _as_uuid(value: uuid.UUID | str, at: str = "/id") -> uuid.UUID:
     except ValueError:
         # No record can have such an id: "not found" is what the caller needs to hear.
         raise RecordNotFound(
-            f"{value!r} is not a record id", [Problem(at, "not a valid id")]
+            f"{shown(value)} is not a record id", [Problem(at, "not a valid id")]
         ) from None
 
 
@@ -721,13 +733,13 @@ def _check_version(value: object, at: str = "/if_version") -> None:
     # bool is an int to Python, but never a version.
     if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
         raise RecordValidationError(
-            f"a version is a whole number, not {value!r}", [Problem(at, "must be an integer")]
+            f"a version is a whole number, not {shown(value)}", [Problem(at, "must be an integer")]
         )
     # Versions start at 1 and the column is a 32-bit INTEGER: a larger number
     # would fail inside the driver rather than simply match no record.
     if value is not None and not 1 <= value <= MAX_VERSION:
         raise RecordValidationError(
-            f"a version is a whole number from 1 to {MAX_VERSION}, not {value!r}",
+            f"a version is a whole number from 1 to {MAX_VERSION}, not {shown(value)}",
             [Problem(at, f"must be from 1 to {MAX_VERSION}")],
         )
 

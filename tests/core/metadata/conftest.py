@@ -80,6 +80,24 @@ class DatabaseView:
             t = sa.Table(table, sa.MetaData(), autoload_with=conn)
             return [dict(r) for r in conn.execute(sa.select(t).order_by(t.c.id)).mappings()]
 
+    def snapshot(self) -> dict[str, Any]:
+        """Every table's columns, indexes, unique constraints, foreign keys and rows."""
+        inspector = self._inspector()
+        # One catalog query per kind of object for all tables (PostgreSQL's is slow).
+        parts = (
+            inspector.get_multi_columns(),
+            inspector.get_multi_indexes(),
+            inspector.get_multi_unique_constraints(),
+            inspector.get_multi_foreign_keys(),
+        )
+        found: dict[str, Any] = {}
+        with self.engine.connect() as conn:
+            for _, table in sorted(parts[0]):
+                described = [_described(part[None, table]) for part in parts]
+                rows = conn.execute(sa.text(f'SELECT * FROM "{table}"')).mappings()
+                found[table] = (described, sorted(repr(sorted(r.items())) for r in rows))
+        return found
+
     def metadata_rows(self, entity: str) -> int:
         """How many rows of ``xrm_entity`` and ``xrm_entity_history`` mention ``entity``."""
         with self.engine.connect() as conn:
@@ -92,6 +110,11 @@ class DatabaseView:
                     {"n": entity},
                 ).scalar_one()
             )
+
+
+def _described(items: list[dict[str, Any]]) -> list[str]:
+    """Reflected objects as sorted text, comparable whatever order the database lists them."""
+    return sorted(repr(sorted((k, str(v)) for k, v in item.items())) for item in items)
 
 
 @pytest.fixture
