@@ -34,6 +34,11 @@ def measure(
 ) -> list[Step]:
     """The steps with what the data says: values a conversion loses, duplicates a key meets."""
     by_name = {d.name: d for d in wanted}
+    steps = list(steps)
+    # A renamed field still has its old column name until the plan is applied.
+    renamed = {
+        (s.entity, str(s.field)): s.details["from"] for s in steps if s.action == "rename_field"
+    }
     measured = []
     for step in steps:
         if step.action == "convert_field" and step.field is not None:
@@ -55,7 +60,9 @@ def measure(
                 details |= {"index": key, "duplicates": sum(1 for n in counts.values() if n > 1)}
             step = replace(step, safety=safety, description=description, details=details)
         elif step.action == "add_index":
-            found = duplicates(conn, catalog, by_name[step.entity], step.details["index"])
+            wanted_entity = by_name[step.entity]
+            old_names = {f: renamed.get((step.entity, f), f) for f in wanted_entity.field_names}
+            found = duplicates(conn, catalog, wanted_entity, step.details["index"], old_names)
             if found is not None:
                 step = replace(step, details={**step.details, "duplicates": found})
         measured.append(step)
@@ -73,18 +80,29 @@ def _hashable(value: Any) -> Any:
 
 
 def duplicates(
-    conn: Connection, catalog: Catalog, wanted: EntityDefinition, name: str
+    conn: Connection,
+    catalog: Catalog,
+    wanted: EntityDefinition,
+    name: str,
+    old_names: Mapping[str, str] | None = None,
 ) -> int | None:
-    """How many values a new unique index would find on several records (None: n/a)."""
+    """How many values a new unique index would find on several records (None: n/a).
+
+    ``old_names`` maps fields renamed by the same plan to the names they still
+    have in the table.
+    """
     index = next((i for i in wanted.all_indexes() if i.name == name), None)
     if index is None or not index.unique or wanted.name not in catalog.tables:
         return None
     table = catalog.table(wanted.name)
+    old_names = old_names or {}
     names = [
-        c for f in index.fields for c in (wanted.field(f).columns if wanted.has_field(f) else (f,))
+        old_names.get(c, c)
+        for f in index.fields
+        for c in (wanted.field(f).columns if wanted.has_field(f) else (f,))
     ]
     if any(n not in table.c for n in names):
-        return None  # a column added or renamed by this plan holds nothing to compare yet
+        return None  # a column added by this plan holds nothing to compare yet
     columns = [table.c[n] for n in names]
     groups = (
         sa.select(*columns)

@@ -32,7 +32,7 @@ from xrm_core.metadata import plan as planning
 from xrm_core.metadata.definition import EntityDefinition, normalize, parse
 from xrm_core.metadata.models import RecordValidator, compile_validator
 from xrm_core.metadata.plan import Plan, Safety
-from xrm_core.metadata.validation import check
+from xrm_core.metadata.validation import check, check_record_rules
 from xrm_core.storage.database import Database
 from xrm_core.storage.ddl import Catalog, SchemaChanger
 from xrm_core.storage.tables import (
@@ -271,7 +271,11 @@ class MetadataService:
         if problems:
             raise DefinitionError("the entity definition is not valid", problems)
         wanted = [parse(normalize(s)) for s in schemas]
-        problems = self._name_clashes(wanted)
+        for i, definition in enumerate(wanted):
+            prefix = pointer(i) if len(wanted) > 1 else ""
+            found = check_record_rules(definition)
+            problems.extend(Problem(prefix + p.pointer, p.message) for p in found)
+        problems.extend(self._name_clashes(wanted))
         if problems:
             raise DefinitionError("the entity definition is not valid", problems)
         return wanted

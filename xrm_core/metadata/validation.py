@@ -16,7 +16,10 @@ from typing import Any
 
 # jsonschema ships no type information and no stubs package is installed.
 import jsonschema  # type: ignore[import-untyped]
+import pydantic
+import pydantic_core
 from jsonschema.exceptions import ValidationError as SchemaError  # type: ignore[import-untyped]
+from pydantic import TypeAdapter
 
 from xrm_core.errors import Problem, pointer
 from xrm_core.metadata.definition import (
@@ -25,10 +28,13 @@ from xrm_core.metadata.definition import (
     NUMBER_KINDS,
     SYSTEM_COLUMNS,
     TEXT_KINDS,
+    EntityDefinition,
+    FieldDefinition,
     Kind,
     default_index_name,
     infer_kind,
 )
+from xrm_core.metadata.models import field_type
 
 _KIND_TYPES = {
     Kind.INTEGER: "integer",
@@ -56,6 +62,37 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 def _list(value: Any) -> list[Any]:
     """``value`` when it is an array, else an empty one (the meta-schema reports it)."""
     return value if isinstance(value, list) else []
+
+
+def check_record_rules(definition: EntityDefinition) -> list[Problem]:
+    """Problems the record validator finds with a checked, parsed definition.
+
+    The meta-schema takes Python's regular expressions and any JSON number, but
+    records are validated by pydantic (no look-around or backreferences in
+    patterns, whole-number bounds for integers): a rule it cannot build, or a
+    default it would refuse, would break every record of the entity.
+    """
+    fields: list[tuple[tuple[str | int, ...], FieldDefinition]] = [
+        (("properties", f.name), f) for f in definition.fields
+    ]
+    for i, rel in enumerate(definition.relationships):
+        at = ("x-xrm", "relationships", i, "attributes")
+        fields += [((*at, a.name), a) for a in rel.attributes]
+    problems = []
+    for path, field in fields:
+        try:
+            adapter: TypeAdapter[Any] = TypeAdapter(field_type(field, nullable=True))
+        except pydantic_core.SchemaError as exc:
+            reason = str(exc).strip().splitlines()[-1].strip().removeprefix("error: ")
+            problems.append(Problem(pointer(*path), f"its rules cannot be applied: {reason}"))
+            continue
+        if field.has_default:
+            try:
+                adapter.validate_python(field.default)
+            except pydantic.ValidationError as exc:
+                why = f"default is not valid: {exc.errors()[0]['msg']}"
+                problems.append(Problem(pointer(*path, "default"), why))
+    return problems
 
 
 def meta_schema_path() -> Path:
@@ -390,3 +427,10 @@ def _check_relationships(
                 yield Problem(
                     pointer(*path, "attributes", name), f"attribute name {name!r} is reserved"
                 )
+            for flag in ("unique", "indexed"):
+                # Link tables carry no indexes on attributes: the flag would be ignored.
+                if _mapping(prop.get("x-xrm")).get(flag):
+                    yield Problem(
+                        pointer(*path, "attributes", name, "x-xrm", flag),
+                        f"link attributes cannot be {flag}",
+                    )

@@ -22,6 +22,12 @@ def create_engine(url: str, **options: Any) -> Engine:
     backend = sa.engine.make_url(url).get_backend_name()
     if backend not in ("sqlite", "postgresql"):
         raise ValueError(f"unsupported database {backend!r}: use SQLite or PostgreSQL")
+    if backend == "postgresql":
+        # psycopg's server-side prepared statements can go missing after an
+        # error inside a pipelined executemany rolled back to a savepoint (seen
+        # as 'prepared statement "_pg3_N" does not exist' in bulk retries).
+        connect_args = {"prepare_threshold": None, **options.pop("connect_args", {})}
+        options["connect_args"] = connect_args
     engine = sa.create_engine(url, **options)
     if backend == "sqlite":
         _configure_sqlite(engine)

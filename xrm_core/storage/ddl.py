@@ -159,6 +159,12 @@ class SchemaChanger:
         """Change the column type; the metadata service rewrites the values after."""
         field = self._field(self.new, step)
         (column,) = field_columns(field)
+        if self.sqlite:
+            # The table copy would CAST the old values ("12" and "012" both to 12),
+            # which may break a unique index; they are rewritten afterwards anyway,
+            # as PostgreSQL's USING NULL does.
+            bare = sa.table(step.entity, sa.column(field.name))
+            self.conn.execute(bare.update().values({field.name: None}))
         with self._alter(step.entity) as alter:
             alter.alter_column(
                 field.name, type_=column.type, postgresql_using="NULL", existing_nullable=True

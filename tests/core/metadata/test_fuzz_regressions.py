@@ -210,3 +210,95 @@ def test_a_plan_problem_points_into_the_right_one_of_several_documents(xrm: XRM)
     problems = refused(xrm, [entity("other"), entity(xrm={"ownership": "organization"})])
 
     assert problems == [("/1/x-xrm/ownership", "ownership cannot change once defined")]
+
+
+def test_link_attributes_cannot_be_unique_or_indexed(xrm: XRM) -> None:
+    weight = {"type": "integer", "x-xrm": {"unique": True, "indexed": True}}
+    tags = [{"name": "tags", "target": "sample", "attributes": {"weight": weight}}]
+
+    problems = refused(xrm, entity(xrm={"relationships": tags}))
+
+    assert problems == [
+        (
+            "/x-xrm/relationships/0/attributes/weight/x-xrm/indexed",
+            "link attributes cannot be indexed",
+        ),
+        (
+            "/x-xrm/relationships/0/attributes/weight/x-xrm/unique",
+            "link attributes cannot be unique",
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "where", "says"),
+    [
+        (
+            {"type": "string", "pattern": "^(?=A)[A-Z]+$"},
+            "/properties/f",
+            "its rules cannot be applied: look-around, including look-ahead and look-behind, "
+            "is not supported",
+        ),
+        (
+            {"type": "string", "pattern": "(a)\\1"},
+            "/properties/f",
+            "its rules cannot be applied: backreferences are not supported",
+        ),
+        (
+            {"type": "integer", "maximum": 9.5},
+            "/properties/f",
+            "its rules cannot be applied: ValueError: 'le' must be coercible to an integer",
+        ),
+        (
+            {"type": "integer", "default": 10**20},
+            "/properties/f/default",
+            "default is not valid: Input should be less than or equal to 9223372036854775807",
+        ),
+        (
+            {"x-xrm": {"kind": "money"}, "default": 1.234},
+            "/properties/f/default",
+            "default is not valid: Decimal input should have no more than 2 decimal places",
+        ),
+        (
+            {"type": "string", "maxLength": 10**30},
+            "/properties/f/maxLength",
+            "1000000000000000000000000000000 is greater than the maximum of 1073741823",
+        ),
+    ],
+)
+def test_rules_that_records_could_never_be_checked_against_are_refused(
+    xrm: XRM, field: dict[str, Any], where: str, says: str
+) -> None:
+    assert refused(xrm, entity(f=field)) == [(where, says)]
+
+
+def test_a_renamed_field_made_unique_is_measured_for_duplicates_first(
+    xrm: XRM, database: DatabaseView
+) -> None:
+    xrm.metadata.define(entity(code=STRING))
+    for _ in range(2):
+        xrm.records("sample").create({"code": "12"})
+    before = database.snapshot()
+
+    with pytest.raises(DuplicateRecord) as error:
+        xrm.metadata.define(
+            entity(reference={"type": "string", "x-xrm": {"unique": True}}),
+            renames={"sample": {"code": "reference"}},
+        )
+
+    assert [p.pointer for p in error.value.problems] == ["/properties/reference"]
+    assert database.snapshot() == before
+
+
+def test_converting_a_unique_field_keeps_what_converts_even_if_the_rest_looked_alike(
+    xrm: XRM,
+) -> None:
+    # SQLite's table copy used to cast "12" and "012" alike (to 12) under the unique index.
+    xrm.metadata.define(entity(code={"type": "string", "x-xrm": {"unique": True}}))
+    for code in ("12", "012", "2024-01-05"):
+        xrm.records("sample").create({"code": code})
+
+    xrm.metadata.define(entity(code={"format": "date", "x-xrm": {"unique": True}}), confirm=True)
+
+    codes = [str(r["code"]) for r in xrm.records("sample").query()]
+    assert sorted(codes) == ["2024-01-05", "None", "None"]
