@@ -107,8 +107,11 @@ def value_type(field: FieldDefinition) -> Any:
     if kind is Kind.MULTI_CHOICE:
         return Annotated[_LIST[_literal(field.choices)], AfterValidator(_no_repeats)]
     if kind is Kind.INTEGER:
-        bounds = {"ge": -_BIGINT, "le": _BIGINT - 1} | _number_bounds(field)
-        return Annotated[int, Field(**bounds)]
+        # The column is 64 bits whatever the definition allows.
+        own = _number_bounds(field)
+        low = max(-_BIGINT, own.get("ge", -_BIGINT))
+        high = min(_BIGINT - 1, own.get("le", _BIGINT - 1))
+        return Annotated[int, Field(ge=low, le=high)]
     if kind in (Kind.DECIMAL, Kind.MONEY):
         return Annotated[
             decimal.Decimal,

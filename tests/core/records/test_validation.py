@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from xrm_core import RecordService, RecordValidationError
+from xrm_core import XRM, RecordService, RecordValidationError
 
 BIGINT_MAX = 2**63 - 1
 
@@ -270,3 +270,15 @@ def test_a_record_that_is_not_an_object_is_refused(contacts: RecordService, bad:
         contacts.create(bad)
 
     assert list(problems_of(caught.value)) == [""]
+
+
+def test_an_integer_past_64_bits_is_refused_even_when_the_maximum_allows_it(xrm: XRM) -> None:
+    xrm.metadata.define(
+        {"x-xrm": {"name": "meter"}, "properties": {"v": {"type": "integer", "maximum": 2**70}}}
+    )
+
+    with pytest.raises(RecordValidationError) as error:
+        xrm.records("meter").create({"v": 10**20})
+
+    assert [p.pointer for p in error.value.problems] == ["/v"]
+    assert xrm.records("meter").count() == 0
