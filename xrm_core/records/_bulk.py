@@ -18,6 +18,7 @@ from xrm_core.errors import (
     XRMError,
     pointer,
 )
+from xrm_core.metadata.definition import FieldDefinition, Kind
 from xrm_core.metadata.models import InvalidRecord
 from xrm_core.records._text import shown
 from xrm_core.records.results import BulkMode, BulkResult, RowResult
@@ -260,11 +261,11 @@ class Bulk:
         return {tuple(r[1:]): r[0] for r in found}
 
 
-def columns_of(f: Any, value: Any) -> dict[str, Any]:
+def columns_of(f: FieldDefinition, value: Any) -> dict[str, Any]:
     """The column values that store ``value`` of field ``f``."""
-    columns: tuple[str, ...] = f.columns
-    if len(columns) == 2:  # a polymorphic lookup: entity and id
+    if f.kind is Kind.POLYMORPHIC_LOOKUP:
+        entity_col, id_col = f.columns
         if value is None:
-            return {columns[0]: None, columns[1]: None}
-        return {columns[0]: value["entity"], columns[1]: value["id"]}
-    return {columns[0]: value}
+            return {entity_col: None, id_col: None}
+        return {entity_col: value["entity"], id_col: value["id"]}
+    return {f.name: value}

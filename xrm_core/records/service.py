@@ -29,7 +29,7 @@ from xrm_core.errors import (
     pointer,
 )
 from xrm_core.ids import new_id
-from xrm_core.metadata.definition import EntityDefinition, Kind, ManyToMany
+from xrm_core.metadata.definition import SYSTEM_COLUMNS, EntityDefinition, Kind, ManyToMany
 from xrm_core.metadata.models import InvalidRecord, link_validator
 from xrm_core.metadata.service import MetadataService
 from xrm_core.records._bulk import Bulk, columns_of
@@ -414,26 +414,18 @@ class RecordService:
         """Table rows for validated new records: system columns filled in."""
         shape = self.metadata.derived(self.entity, "shape", _Shape.of)
         now = _now()
-        system = {
-            "id": None,
+        system = dict.fromkeys(SYSTEM_COLUMNS) | {
             "created_at": now,
-            "created_by": None,
             "updated_at": now,
-            "updated_by": None,
-            "owner_id": None,
-            "owner_type": None,
-            "business_unit_id": None,
             "version": 1,
         }
         base = {**system, **shape.empty}
+        polymorphic = [f for f in self.definition.fields if f.kind is Kind.POLYMORPHIC_LOOKUP]
         rows = []
         for values in validated:
             row = {**base, **values}
-            if shape.polymorphic:
-                for name, entity_col, id_col in shape.polymorphic:
-                    reference = row.pop(name, None)
-                    row[entity_col] = reference["entity"] if reference else None
-                    row[id_col] = reference["id"] if reference else None
+            for f in polymorphic:
+                row.update(columns_of(f, row.pop(f.name, None)))
             if row["id"] is None:
                 row["id"] = new_id()
             rows.append(row)
