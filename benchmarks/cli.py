@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="xrm-bench-") as tmp:
         for db in databases:
             with _database(db, Path(tmp), args.postgres_url) as url:
-                xrm = XRM.from_url(url, export_dir=Path(tmp) / "exports")
+                xrm = XRM.from_url(url, export_dir=Path(tmp) / "exports").as_system("benchmark")
                 try:
                     for result in Bench(xrm, db, _progress).run(sizes):
                         results.append(result)

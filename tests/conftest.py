@@ -121,7 +121,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def xrm(db_url: str, tmp_path: Path) -> Iterator[XRM]:
     """An :class:`XRM` on an empty database (SQLite and PostgreSQL); exports go to tmp."""
-    instance = XRM.from_url(db_url, export_dir=tmp_path / "exports")
+    instance = XRM.from_url(db_url, export_dir=tmp_path / "exports").as_system("tests")
     try:
         yield instance
     finally:

@@ -129,3 +129,21 @@ class BulkError(XRMError):
     """
 
     code = "bulk_failed"
+
+
+class AccessDenied(XRMError):
+    """The caller lacks a privilege (or a field permission) for what it asked."""
+
+    code = "access_denied"
+
+
+class AuthenticationFailed(XRMError):
+    """Credentials (a password, an API token) were wrong, expired or revoked."""
+
+    code = "authentication_failed"
+
+
+class TooManyAttempts(XRMError):
+    """Repeated failed logins: try again after ``details['retry_after']`` seconds."""
+
+    code = "too_many_attempts"

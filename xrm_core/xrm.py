@@ -1,23 +1,43 @@
-"""The :class:`XRM` object: one database, its metadata and its records."""
+"""The :class:`XRM` object: one database, its metadata, its records, and who is acting."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import copy
+import uuid
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
-from xrm_core.metadata.service import MetadataService
-from xrm_core.records.service import RecordService
+from xrm_core.errors import AccessDenied
+from xrm_core.metadata.definition import EntityDefinition
+from xrm_core.metadata.plan import Plan
+from xrm_core.metadata.service import HistoryEntry, MetadataService, Renames, Schema
+from xrm_core.records.service import AuditWriter, RecordService
+from xrm_core.security.caller import Caller
+from xrm_core.security.service import CORE, SecurityService
 from xrm_core.storage.database import Database
+from xrm_core.storage.ddl import Catalog
+
+if TYPE_CHECKING:
+    from xrm_core.security.auth import Authenticator
+
+_NO_CALLER = (
+    "no caller: act as a user with xrm.as_user(user_id), or in the system context "
+    "with xrm.as_system('why') (which bypasses permissions and is audited)"
+)
 
 
 class XRM:
     """Entry point of the Python API.
 
-    >>> xrm = XRM.from_url("sqlite://")
+    ``XRM.from_url`` opens a database; every record and metadata call is made
+    by a caller — a user, whose roles decide what they see, or the system
+    context, which sees everything and says why:
+
+    >>> xrm = XRM.from_url("sqlite://").as_system("doctest")
     >>> plan = xrm.metadata.define({
     ...     "x-xrm": {"name": "contact"},
     ...     "properties": {"name": {"type": "string", "maxLength": 100}},
@@ -32,7 +52,11 @@ class XRM:
 
     def __init__(self, db: Database, *, export_dir: Path | str | None = None) -> None:
         self.db = db
-        self.metadata = MetadataService(db, Path(export_dir or Path.cwd() / "xrm-exports"))
+        self.metadata_service = MetadataService(db, Path(export_dir or Path.cwd() / "xrm-exports"))
+        self.security = SecurityService(db, self.metadata_service, self._records_for)
+        self.audit_log: AuditWriter | None = None
+        #: Who acts through this object; None until :meth:`as_user` or :meth:`as_system`.
+        self.caller: Caller | None = None
 
     @classmethod
     def from_url(
@@ -45,9 +69,62 @@ class XRM:
         """
         return cls(Database.from_url(url, **engine_options), export_dir=export_dir)
 
-    def records(self, entity: str) -> RecordService:
-        """The record service of ``entity``; raises :class:`~xrm_core.errors.UnknownEntity`."""
-        return RecordService(self.db, self.metadata, entity)
+    # -- who acts --------------------------------------------------------
+
+    def as_user(self, user_id: uuid.UUID | str) -> XRM:
+        """This XRM acting as a user: every call is checked against their rights."""
+        caller = Caller.user(user_id)
+        self.security.refresh()
+        self.security.principal(caller)  # an unknown user fails here, not later
+        return self._acting(caller)
+
+    def as_system(self, reason: str) -> XRM:
+        """This XRM in the system context: no permission checks; ``reason`` is audited."""
+        return self._acting(Caller.system(reason))
+
+    def _acting(self, caller: Caller) -> XRM:
+        view = copy.copy(self)
+        view.caller = caller
+        return view
+
+    def _caller(self) -> Caller:
+        if self.caller is None:
+            raise AccessDenied(_NO_CALLER)
+        return self.caller
+
+    # -- services --------------------------------------------------------
+
+    @property
+    def metadata(self) -> MetadataGate:
+        """Entity definitions; changes need the customize privilege."""
+        return MetadataGate(self.metadata_service, self.security, self.caller)
+
+    @property
+    def auth(self) -> Authenticator:
+        """Passwords, logins and API tokens; managing them acts as this XRM's caller."""
+        from xrm_core.security.auth import Authenticator
+
+        return Authenticator(self.db, self.metadata_service, self.security, self.caller)
+
+    def records(self, entity: str, *, as_user: uuid.UUID | str | None = None) -> RecordService:
+        """The record service of ``entity`` for this XRM's caller (or ``as_user``).
+
+        Raises :class:`~xrm_core.errors.UnknownEntity`, and
+        :class:`~xrm_core.errors.AccessDenied` when no caller is set.
+        """
+        if as_user is not None:
+            return self.as_user(as_user).records(entity)
+        return self._records_for(entity, self._caller())
+
+    def _records_for(self, entity: str, caller: Caller) -> RecordService:
+        return RecordService(
+            self.db,
+            self.metadata_service,
+            entity,
+            caller=caller,
+            security=self.security,
+            audit=self.audit_log,
+        )
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -58,3 +135,97 @@ class XRM:
     def close(self) -> None:
         """Release database connections."""
         self.db.dispose()
+
+
+class MetadataGate:
+    """The metadata service as one caller sees it: reads for all, changes checked."""
+
+    def __init__(
+        self, service: MetadataService, security: SecurityService, caller: Caller | None
+    ) -> None:
+        self.service = service
+        self.security = security
+        self.caller = caller
+
+    # Reads: definitions are not secret (field security hides values, not fields).
+
+    def get(self, name: str) -> EntityDefinition:
+        """The definition of ``name``; raises :class:`UnknownEntity`."""
+        return self.service.get(name)
+
+    def entities(self) -> list[EntityDefinition]:
+        """Every defined entity, by name."""
+        return self.service.entities()
+
+    def exists(self, name: str) -> bool:
+        """True when ``name`` is defined."""
+        return self.service.exists(name)
+
+    def owner(self, name: str) -> str:
+        """Who owns ``name``: ``core``, a plugin's name, or ``custom``."""
+        return self.service.owner(name)
+
+    def entity_version(self, name: str) -> int:
+        """How many times ``name`` has been defined or changed."""
+        return self.service.entity_version(name)
+
+    def history(self, name: str) -> list[HistoryEntry]:
+        """Every change of ``name``'s definition, oldest first."""
+        return self.service.history(name)
+
+    @property
+    def catalog(self) -> Catalog:
+        """The tables of the definitions in force."""
+        return self.service.catalog
+
+    @property
+    def version(self) -> int:
+        """The metadata version (changes with any definition)."""
+        return self.service.version
+
+    @property
+    def export_dir(self) -> Path:
+        """Where values dropped by schema changes are exported."""
+        return self.service.export_dir
+
+    def refresh(self) -> bool:
+        """Reload definitions another process changed; True when it did."""
+        return self.service.refresh()
+
+    def plan(self, schemas: Schema | Sequence[Schema], *, renames: Renames | None = None) -> Plan:
+        """What :meth:`define` would do (a dry run)."""
+        return self.service.plan(schemas, renames=renames)
+
+    def plan_drop(self, name: str) -> Plan:
+        """What :meth:`drop` would do (a dry run)."""
+        return self.service.plan_drop(name)
+
+    # Changes: the customize privilege, and the actor goes to the history and audit.
+
+    def define(
+        self,
+        schemas: Schema | Sequence[Schema],
+        *,
+        renames: Renames | None = None,
+        confirm: bool = False,
+        owner: str = "custom",
+    ) -> Plan:
+        """Create or change entities (see :meth:`MetadataService.define`)."""
+        actor = self._customizer()
+        return self.service.define(
+            schemas, renames=renames, confirm=confirm, owner=owner, actor=actor
+        )
+
+    def drop(self, name: str, *, confirm: bool = False) -> Plan:
+        """Drop an entity and its records (see :meth:`MetadataService.drop`)."""
+        actor = self._customizer()
+        if self.service.exists(name) and self.service.owner(name) == CORE:
+            raise AccessDenied(f"{name!r} is a core entity: security depends on it")
+        return self.service.drop(name, confirm=confirm, actor=actor)
+
+    def _customizer(self) -> Caller:
+        if self.caller is None:
+            raise AccessDenied(_NO_CALLER)
+        if not self.security.may_customize(self.caller):
+            raise AccessDenied("changing metadata needs a role with the customize privilege")
+        return self.caller

@@ -34,7 +34,7 @@ def test_demo_is_deterministic_and_safe_to_run_again(sqlite_url: str, tmp_path: 
     assert code == 0 and "already" in output
     names = []
     for url in (sqlite_url, other):
-        xrm = XRM.from_url(url)
+        xrm = XRM.from_url(url).as_system("tests")
         page = xrm.records("vehicle").query(order=["plate"], limit=100, expand=["keeper"])
         names.append([(r["plate"], r["make"], r["keeper"]["email"]) for r in page])
         xrm.close()
@@ -106,7 +106,7 @@ def test_entity_define_renames_a_field_and_keeps_its_values(
         json.dumps({"x-xrm": {"name": "ticket"}, "properties": {"title": {"type": "string"}}})
     )
     assert run("entity", "define", "--db", sqlite_url, str(path))[0] == 0
-    xrm = XRM.from_url(sqlite_url)
+    xrm = XRM.from_url(sqlite_url).as_system("tests")
     xrm.records("ticket").create({"title": "Broken window"})
     xrm.close()
     path.write_text(
@@ -119,7 +119,7 @@ def test_entity_define_renames_a_field_and_keeps_its_values(
 
     assert code == 0, output
     assert "rename field ticket.title to 'subject'" in output
-    xrm = XRM.from_url(sqlite_url)
+    xrm = XRM.from_url(sqlite_url).as_system("tests")
     assert [r["subject"] for r in xrm.records("ticket").query()] == ["Broken window"]
     xrm.close()
 

@@ -163,6 +163,10 @@ class FieldDefinition:
     on_delete: OnDelete = OnDelete.SET_NULL
     precision: int | None = None
     scale: int | None = None
+    #: Field-level security: only field security profiles grant read and write.
+    secured: bool = False
+    #: Changes of this field go to the audit log (when the entity's do).
+    audited: bool = True
     schema: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -217,6 +221,8 @@ class EntityDefinition:
     alternate_keys: tuple[Index, ...] = ()
     indexes: tuple[Index, ...] = ()
     relationships: tuple[ManyToMany, ...] = ()
+    #: Changes of this entity's records go to the audit log.
+    audited: bool = True
     schema: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def field(self, name: str) -> FieldDefinition:
@@ -360,6 +366,7 @@ def parse(doc: Mapping[str, Any]) -> EntityDefinition:
         alternate_keys=keys,
         indexes=indexes,
         relationships=relationships,
+        audited=bool(xrm.get("audit", True)),
         schema=doc,
     )
 
@@ -389,5 +396,7 @@ def parse_field(name: str, prop: Mapping[str, Any], required: bool) -> FieldDefi
         on_delete=OnDelete(xrm.get("on_delete", OnDelete.SET_NULL.value)),
         precision=xrm.get("precision"),
         scale=xrm.get("scale"),
+        secured=bool(xrm.get("secured", False)),
+        audited=bool(xrm.get("audit", True)),
         schema=prop,
     )

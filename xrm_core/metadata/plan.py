@@ -180,7 +180,7 @@ def _diff_entity(
 
 
 def _entity_labels(d: EntityDefinition) -> tuple[Any, ...]:
-    return (d.label, d.plural, d.schema.get("description"))
+    return (d.label, d.plural, d.schema.get("description"), d.audited)
 
 
 def _check_renames(
@@ -346,6 +346,8 @@ _RULES = (
     "default",
     "label",
     "on_delete",
+    "secured",
+    "audited",
 )
 
 

@@ -33,6 +33,7 @@ from xrm_core.metadata.definition import EntityDefinition, normalize, parse
 from xrm_core.metadata.models import RecordValidator, compile_validator
 from xrm_core.metadata.plan import Plan, Safety
 from xrm_core.metadata.validation import check, check_record_rules
+from xrm_core.security.caller import Caller
 from xrm_core.storage.database import Database
 from xrm_core.storage.ddl import Catalog, SchemaChanger
 from xrm_core.storage.tables import (
@@ -48,6 +49,11 @@ Schema = Mapping[str, Any]
 Renames = Mapping[str, Mapping[str, str]]
 
 T = TypeVar("T")
+#: ``(conn, actor, entity, "define" | "drop", old document, new document)``
+Recorder = Callable[
+    [Connection, "Caller | None", str, str, Mapping[str, Any] | None, Mapping[str, Any] | None],
+    None,
+]
 
 CUSTOM = "custom"
 """Owner of what an administrator defines (as opposed to a plugin's name)."""
@@ -83,6 +89,8 @@ class MetadataService:
         self._validators: dict[str, RecordValidator] = {}
         self._derived: dict[tuple[str, str], Any] = {}
         self._listeners: list[Callable[[], None]] = []
+        #: Called in the transaction of each change, per entity (the audit log listens).
+        self.recorders: list[Recorder] = []
         self.version = 0
         self._prepare()
 
@@ -192,6 +200,7 @@ class MetadataService:
         renames: Renames | None = None,
         confirm: bool = False,
         owner: str = CUSTOM,
+        actor: Caller | None = None,
     ) -> Plan:
         """Create or change entities to match ``schemas``; return the applied plan.
 
@@ -210,7 +219,7 @@ class MetadataService:
             if plan.is_empty:
                 return plan
             new = {**self._current(), **{d.name: d for d in wanted}}
-            exports = self._apply(conn, plan, new, owner)
+            exports = self._apply(conn, plan, new, owner, actor)
         self._changed()
         return replace(plan, applied=True, exports=tuple(exports))
 
@@ -220,13 +229,13 @@ class MetadataService:
         self._check_not_referenced(name)
         return Plan(tuple(planning.drop_steps(definition)))
 
-    def drop(self, name: str, *, confirm: bool = False) -> Plan:
+    def drop(self, name: str, *, confirm: bool = False, actor: Caller | None = None) -> Plan:
         """Drop an entity and its records (exported first); needs ``confirm``."""
         plan = self.plan_drop(name)
         self._require_confirmation(plan, confirm)
         with self.db.ddl_transaction() as conn:
             new = {n: e.definition for n, e in self._entities.items() if n != name}
-            exports = self._apply(conn, plan, new, self._entities[name].owner)
+            exports = self._apply(conn, plan, new, self._entities[name].owner, actor)
         self._changed()
         return replace(plan, applied=True, exports=tuple(exports))
 
@@ -337,7 +346,12 @@ class MetadataService:
             )
 
     def _apply(
-        self, conn: Connection, plan: Plan, new: Mapping[str, EntityDefinition], owner: str
+        self,
+        conn: Connection,
+        plan: Plan,
+        new: Mapping[str, EntityDefinition],
+        owner: str,
+        actor: Caller | None,
     ) -> list[str]:
         old_catalog = self.catalog
         new_catalog = Catalog(new, self.db.dialect)
@@ -365,7 +379,7 @@ class MetadataService:
             raise XRMError(
                 f"the existing records do not fit the new definition: {first_line}"
             ) from exc
-        self._record(conn, plan, new, owner, exports)
+        self._record(conn, plan, new, owner, exports, actor)
         return exports
 
     def _record(
@@ -375,6 +389,7 @@ class MetadataService:
         new: Mapping[str, EntityDefinition],
         owner: str,
         exports: Sequence[str],
+        actor: Caller | None,
     ) -> None:
         now = dt.datetime.now(dt.UTC)
         touched = dict.fromkeys(s.entity for s in plan.steps)
@@ -407,8 +422,12 @@ class MetadataService:
                     definition=doc,
                     plan={"steps": steps, "exports": list(exports)},
                     changed_at=now,
+                    changed_by=actor.user_id if actor else None,
                 )
             )
+            for recorder in self.recorders:
+                old = dict(before.definition.schema) if before else None
+                recorder(conn, actor, name, "define" if doc else "drop", old, doc)
         self._bump_version(conn)
 
     @staticmethod

@@ -98,14 +98,13 @@ class Bulk:
     def create(self, conn: Connection, part: Sequence[_Row]) -> list[RowResult]:
         """Create a chunk of records: validated, reference-checked, inserted at once."""
         service = self.service
-        validator = service.metadata.validator(service.entity)
         failed: list[RowResult] = []
         valid: list[tuple[int, dict[str, Any]]] = []
         for index, data in part:
             try:
-                valid.append((index, validator.validate_create(data)))
-            except InvalidRecord as exc:
-                failed.append(RowResult(index, False, error=service.invalid(exc)))
+                valid.append((index, service.validate_new(data)))
+            except XRMError as exc:
+                failed.append(RowResult(index, False, error=exc))
         broken = service.broken_references(conn, [values for _, values in valid])
         if broken:
             message = "a lookup points at a record that does not exist"

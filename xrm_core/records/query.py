@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from pydantic import TypeAdapter
 from pydantic_core import to_jsonable_python
 
-from xrm_core.errors import Problem, QueryError, pointer
+from xrm_core.errors import AccessDenied, Problem, QueryError, pointer
 from xrm_core.metadata.definition import (
     NUMBER_KINDS,
     TEMPORAL_KINDS,
@@ -113,6 +113,8 @@ class QueryBuilder:
         self._emit = True
         self._conditions = 0
         self._values = 0
+        #: Says whether a field of an entity is secured from the caller (field security).
+        self.hidden: Callable[[str, str], bool] | None = None
 
     def from_clause(self) -> sa.FromClause:
         """The entity's table left-joined to every table a resolved path reached."""
@@ -168,11 +170,17 @@ class QueryBuilder:
             return Resolved(path, pseudo, table.c[id_col], True)
         raise _error(at, f"a polymorphic lookup has only 'entity' and 'id', not {shown(part)}")
 
-    @staticmethod
-    def _field(definition: EntityDefinition, name: str, path: str, at: str) -> FieldDefinition:
+    def _field(
+        self, definition: EntityDefinition, name: str, path: str, at: str
+    ) -> FieldDefinition:
         if name in SYSTEM_FIELDS:
             return SYSTEM_FIELDS[name]
         if definition.has_field(name):
+            if self.hidden is not None and self.hidden(definition.name, name):
+                raise AccessDenied(
+                    f"you may not read the secured field {name!r} of {definition.name!r}",
+                    [Problem(at, f"{shown(path)}: secured, no permission to read")],
+                )
             return definition.field(name)
         raise _error(
             at, f"unknown field {shown(name)} in {shown(path)} (entity {definition.name!r})"

@@ -21,6 +21,8 @@ class Page:
     records: list[Record]
     next_cursor: str | None = None
     total: int | None = None
+    #: Secured fields left out of every record because the caller may not read them.
+    omitted: tuple[str, ...] = ()
 
     def __iter__(self) -> Iterator[Record]:
         return iter(self.records)

@@ -14,12 +14,13 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from xrm_core.errors import (
+    AccessDenied,
     BrokenReference,
     Problem,
     QueryError,
@@ -29,7 +30,13 @@ from xrm_core.errors import (
     pointer,
 )
 from xrm_core.ids import new_id
-from xrm_core.metadata.definition import SYSTEM_COLUMNS, EntityDefinition, Kind, ManyToMany
+from xrm_core.metadata.definition import (
+    SYSTEM_COLUMNS,
+    EntityDefinition,
+    Kind,
+    ManyToMany,
+    Ownership,
+)
 from xrm_core.metadata.models import InvalidRecord, link_validator
 from xrm_core.metadata.service import MetadataService
 from xrm_core.records._bulk import Bulk, columns_of
@@ -38,6 +45,11 @@ from xrm_core.records._text import shown
 from xrm_core.records.aggregates import aggregate_query
 from xrm_core.records.query import SYSTEM_FIELDS, QueryBuilder, decode_cursor, encode_cursor
 from xrm_core.records.results import BulkMode, BulkResult, DeleteReport, Page, Record
+from xrm_core.security.caller import Caller
+from xrm_core.security.predicates import Access
+from xrm_core.security.principal import Scope
+from xrm_core.security.service import CORE_ENTITIES, SecurityService
+from xrm_core.security.tables import SHARE_PRIVILEGES, share_table
 from xrm_core.storage.database import Database
 from xrm_core.storage.errors import translate_integrity_error
 
@@ -45,6 +57,21 @@ MAX_LIMIT = 1000
 MAX_VERSION = 2**31 - 1
 _CHUNK = 500
 _STATEMENT_CACHE = 256
+_OWNER_TYPES = ("user", "team")
+
+
+class AuditWriter(Protocol):
+    """Where the record service reports each change (the audit log)."""
+
+    def write(
+        self,
+        conn: Connection,
+        caller: Caller,
+        definition: EntityDefinition,
+        operation: str,
+        changes: Sequence[tuple[uuid.UUID, Mapping[str, Any] | None, Mapping[str, Any] | None]],
+    ) -> None:
+        """Record ``(record id, before, after)`` of each record ``operation`` changed."""
 
 
 @dataclass(frozen=True)
@@ -97,13 +124,40 @@ class _Shape:
 
 
 class RecordService:
-    """Records of one entity."""
+    """Records of one entity, as seen and changed by one caller.
 
-    def __init__(self, db: Database, metadata: MetadataService, entity: str) -> None:
+    Every read is filtered by what the caller may see (one SQL predicate);
+    every write is checked before anything is written, then audited.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        metadata: MetadataService,
+        entity: str,
+        *,
+        caller: Caller,
+        security: SecurityService,
+        audit: AuditWriter | None = None,
+    ) -> None:
         self.db = db
         self.metadata = metadata
         self.entity = entity
+        self.caller = caller
+        self.security = security
+        self.audit = audit
         metadata.get(entity)  # raises UnknownEntity now rather than at first use
+
+    def _service(self, entity: str) -> RecordService:
+        """The service of another entity, for the same caller."""
+        return RecordService(
+            self.db,
+            self.metadata,
+            entity,
+            caller=self.caller,
+            security=self.security,
+            audit=self.audit,
+        )
 
     @property
     def definition(self) -> EntityDefinition:
@@ -122,12 +176,13 @@ class RecordService:
         """The record with ``record_id``; raises :class:`RecordNotFound`."""
         rid = _as_uuid(record_id)
         selected = self._selected(fields, expand)
-        statement = self.metadata.derived(self.entity, "get", lambda _: self._get_statement())
+        allowed = self._access("read")
+        statement = self._get_statement(allowed)
         with self.db.transaction(write=False) as conn:
-            row = conn.execute(statement, {"id": rid}).mappings().first()
+            row = conn.execute(statement, {"id": rid, **allowed.params}).mappings().first()
             if row is None:
                 raise RecordNotFound(f"no {self.entity} with id {rid}", details={"id": str(rid)})
-            record = self.to_record(row)
+            record = self._hide(self.to_record(row))
             if expand:
                 self._expand(conn, [record], list(enumerate(_listed(expand, "/expand"))))
         return _pick(record, selected)
@@ -153,24 +208,27 @@ class RecordService:
         selected = self._selected(fields, expand)
         # Check the query and collect its values without building SQL; a
         # statement built for a query of the same shape is reused.
-        checked = QueryBuilder(self.metadata.catalog, self.entity)
+        checked = self._builder()
         checked.check(filter)
         keys = checked.order(order)
         after = decode_cursor(cursor, order, keys) if cursor is not None else None
         if after is not None:
             checked.check_after(keys, after)
-        statement, sort_keys = self._page_statement(
-            (tuple(checked.shape), tuple(order), limit), filter, order, after, limit
-        )
+        allowed = self._access("read")
+        key = (tuple(checked.shape), tuple(order), limit, allowed.key)
+        statement, sort_keys = self._page_statement(key, filter, order, after, limit, allowed)
         shape = self.metadata.derived(self.entity, "shape", _Shape.of)
+        hidden = self._hidden()
         with self.db.transaction(write=False) as conn:
-            result = conn.execute(statement, checked.params)
+            result = conn.execute(statement, {**checked.params, **allowed.params})
             names = list(result.keys())
             rows = result.all()
             more = len(rows) > limit
             rows = rows[:limit]
             read = shape.reader(names)
             records = [read(row) for row in rows]
+            if hidden:
+                records = [self._hide(r, hidden) for r in records]
             if expand:
                 self._expand(conn, records, list(enumerate(_listed(expand, "/expand"))))
             total = self.count(filter=filter) if count else None
@@ -180,11 +238,11 @@ class RecordService:
             next_cursor = encode_cursor(order, [rows[-1][p] for p in positions])
         if selected is not None:
             records = [_pick(r, selected) for r in records]
-        return Page(records, next_cursor, total)
+        return Page(records, next_cursor, total, tuple(sorted(hidden)))
 
     def count(self, *, filter: Any = None) -> int:
         """How many records match ``filter``."""
-        builder = QueryBuilder(self.metadata.catalog, self.entity)
+        builder = self._builder()
         where = builder.where(filter)
         with self.db.transaction(write=False) as conn:
             return self._count(conn, builder, where)
@@ -205,16 +263,16 @@ class RecordService:
                 "the aggregate is not valid",
                 [Problem("/measures", "measures are an object: {name: 'sum:field', ...}")],
             )
-        builder = QueryBuilder(self.metadata.catalog, self.entity)
+        builder = self._builder()
         where = builder.where(filter)
-        scope = self._scope()
-        if scope is not None:
-            where = scope if where is None else sa.and_(where, scope)
+        allowed = self._access("read")
+        if allowed.where is not None:
+            where = allowed.where if where is None else sa.and_(where, allowed.where)
         groups = list(_listed(group_by, "/group_by"))
         query, names = aggregate_query(builder, groups, dict(measures or {}), where)
         with self.db.transaction(write=False) as conn:
             try:
-                rows = conn.execute(query).all()
+                rows = conn.execute(query, allowed.params).all()
             except sa.exc.OperationalError as exc:
                 # SQLite adds integers in 64 bits and refuses a larger sum
                 # (PostgreSQL sums them exactly); a read spoils no transaction there.
@@ -229,13 +287,18 @@ class RecordService:
     # -- writing ---------------------------------------------------------
 
     def create(self, data: Mapping[str, Any]) -> Record:
-        """Validate and store a new record; return it as stored."""
-        values = self._validate(lambda: self.metadata.validator(self.entity).validate_create(data))
+        """Validate and store a new record; return it as stored.
+
+        The caller owns it unless ``data`` names another owner (``owner_id``,
+        and ``owner_type`` "user" or "team"), which the create scope must reach.
+        """
+        self.require_create()
+        values = self.validate_new(data)
         with self.db.transaction() as conn:
             self._check_references(conn, values)
             (row,) = self.new_rows([values])
             self.insert(conn, [row])
-        return self.to_record(row)
+        return self._hide(self.to_record(row))
 
     def update(
         self,
@@ -273,7 +336,10 @@ class RecordService:
             savepoint = conn.begin_nested()
             try:
                 self._current_version(conn, rid, if_version)
-                DeleteWalk(conn, self.metadata, report).delete(self.definition, [rid])
+                self.authorize(conn, [rid], "delete")
+                self._delete_walk(conn, report).delete(self.definition, [rid])
+                if any(e in CORE_ENTITIES for e in report.deleted):
+                    self.security.changed(conn)
             except BaseException:
                 savepoint.rollback()
                 raise
@@ -290,6 +356,7 @@ class RecordService:
     ) -> BulkResult:
         """Create many records. ``atomic``: all or nothing (raises :class:`BulkError`);
         ``per_row``: write what is valid and report each row's outcome."""
+        self.require_create()
         bulk = Bulk(self)
         return bulk.run(_rows(rows), mode, bulk.create)
 
@@ -314,7 +381,8 @@ class RecordService:
         """
         bulk = Bulk(self)
         fields = bulk.alternate_key(key)
-        return bulk.run(_rows(rows), mode, lambda conn, part: bulk.upsert(conn, part, fields))
+        rows = _rows(rows)
+        return bulk.run(rows, mode, lambda conn, part: bulk.upsert(conn, part, fields))
 
     # -- many-to-many ----------------------------------------------------
 
@@ -344,6 +412,8 @@ class RecordService:
         with self.db.transaction() as conn:
             self._require(conn, self.entity, [source], "/id")
             self._require(conn, rel.target, [target], "/target_id")
+            self.authorize(conn, [source], "update")
+            self._security_changed(conn)
             if columns:
                 found = conn.execute(link.update().where(*match).values(**columns)).rowcount
             else:
@@ -363,6 +433,8 @@ class RecordService:
         self._relationship(relationship)
         link = self.metadata.catalog.link_tables[self.entity, relationship]
         with self.db.transaction() as conn:
+            self.authorize(conn, [_as_uuid(record_id)], "update")
+            self._security_changed(conn)
             done = conn.execute(
                 link.delete().where(
                     link.c.source_id == _as_uuid(record_id),
@@ -375,19 +447,304 @@ class RecordService:
         """The links of a record through ``relationship``, oldest first."""
         self._relationship(relationship)
         link = self.metadata.catalog.link_tables[self.entity, relationship]
+        rid = _as_uuid(record_id)
         with self.db.transaction(write=False) as conn:
+            self.authorize(conn, [rid], "read")
             rows = conn.execute(
                 sa.select(link)
-                .where(link.c.source_id == _as_uuid(record_id))
+                .where(link.c.source_id == rid)
                 .order_by(link.c.created_at, link.c.target_id)
             ).mappings()
             return [dict(r) for r in rows]
 
-    # -- seams for security ----------------------------------------------
+    # -- ownership and sharing -------------------------------------------
 
-    def _scope(self) -> sa.ColumnElement[bool] | None:
-        """The read predicate of the current caller (permissions plug in here)."""
-        return None
+    def assign(
+        self, record_id: uuid.UUID | str, owner_id: uuid.UUID | str, owner_type: str = "user"
+    ) -> Record:
+        """Give a record to another owner (a user or a team); it moves to their business unit."""
+        rid = _as_uuid(record_id)
+        owner = _as_uuid(owner_id, "/owner_id")
+        self._require_owned()
+        with self.db.transaction() as conn:
+            self.authorize(conn, [rid], "assign")
+            unit = self._owner_unit(conn, owner_type, owner)
+            self.security.check_owner_change(self.caller, self.definition, owner, unit)
+            before = self._row(conn, rid)
+            if before is None:
+                raise RecordNotFound(f"no {self.entity} with id {rid}", details={"id": str(rid)})
+            table = self.table()
+            row = (
+                conn.execute(
+                    table.update()
+                    .where(table.c.id == rid)
+                    .values(
+                        owner_id=owner,
+                        owner_type=owner_type,
+                        business_unit_id=unit,
+                        version=table.c.version + 1,
+                        updated_at=_now(),
+                        updated_by=self.caller.user_id,
+                    )
+                    .returning(*table.c)
+                )
+                .mappings()
+                .one()
+            )
+            after = self.to_record(row)
+            self._audit(conn, "assign", [(rid, before, after)])
+        return self._hide(after)
+
+    def share(
+        self,
+        record_id: uuid.UUID | str,
+        principal_id: uuid.UUID | str,
+        principal_type: str = "user",
+        privileges: Sequence[str] = ("read",),
+    ) -> dict[str, Any]:
+        """Share a record with a user or team; sharing again replaces the privileges.
+
+        One may share only privileges one has on the record oneself.
+        """
+        rid = _as_uuid(record_id)
+        principal = _as_uuid(principal_id, "/principal_id")
+        self._require_owned()
+        wanted = _share_privileges(privileges)
+        with self.db.transaction() as conn:
+            self.authorize(conn, [rid], "share")
+            for privilege in wanted:
+                self.authorize(conn, [rid], privilege)
+            self._owner_unit(conn, principal_type, principal, "/principal_id")
+            match = (
+                share_table.c.entity == self.entity,
+                share_table.c.record_id == rid,
+                share_table.c.principal_id == principal,
+            )
+            before = conn.execute(sa.select(share_table).where(*match)).mappings().first()
+            conn.execute(share_table.delete().where(*match))
+            values = {
+                "entity": self.entity,
+                "record_id": rid,
+                "principal_id": principal,
+                "principal_type": principal_type,
+                **{f"can_{p}": p in wanted for p in SHARE_PRIVILEGES},
+                "created_at": _now(),
+                "created_by": self.caller.user_id,
+            }
+            conn.execute(share_table.insert().values(**values))
+            after = _share_record(values)
+            self._audit(conn, "share", [(rid, _share_record(before) if before else None, after)])
+        return after
+
+    def unshare(self, record_id: uuid.UUID | str, principal_id: uuid.UUID | str) -> bool:
+        """Stop sharing a record with a user or team; True when it was shared."""
+        rid = _as_uuid(record_id)
+        principal = _as_uuid(principal_id, "/principal_id")
+        with self.db.transaction() as conn:
+            self.authorize(conn, [rid], "share")
+            match = (
+                share_table.c.entity == self.entity,
+                share_table.c.record_id == rid,
+                share_table.c.principal_id == principal,
+            )
+            before = conn.execute(sa.select(share_table).where(*match)).mappings().first()
+            if before is None:
+                return False
+            conn.execute(share_table.delete().where(*match))
+            self._audit(conn, "unshare", [(rid, _share_record(before), None)])
+        return True
+
+    def shares(self, record_id: uuid.UUID | str) -> list[dict[str, Any]]:
+        """Who a record is shared with, and with which privileges."""
+        rid = _as_uuid(record_id)
+        with self.db.transaction(write=False) as conn:
+            self.authorize(conn, [rid], "read")
+            rows = conn.execute(
+                sa.select(share_table)
+                .where(share_table.c.entity == self.entity, share_table.c.record_id == rid)
+                .order_by(share_table.c.created_at, share_table.c.principal_id)
+            ).mappings()
+            return [_share_record(r) for r in rows]
+
+    # -- permissions -----------------------------------------------------
+
+    def require_create(self) -> None:
+        """Refuse at once when the caller may create no record of this entity at all."""
+        if self.caller.is_system:
+            return
+        principal = self.security.principal(self.caller)
+        if principal.administrator:
+            return
+        if not principal.active or principal.grant(self.entity, "create").scope is Scope.NONE:
+            raise AccessDenied(
+                f"you do not have the create privilege on {self.entity!r}",
+                details={"entity": self.entity, "privilege": "create"},
+            )
+
+    def authorize(self, conn: Connection, ids: Sequence[uuid.UUID], privilege: str) -> None:
+        """Refuse unless the caller may ``privilege`` every record of ``ids``.
+
+        A record the caller cannot even read is reported as not found, so
+        that ids say nothing about records one may not see.
+        """
+        allowed = self._access(privilege)
+        if allowed.everything:
+            return
+        denied = self._outside(conn, ids, allowed)
+        if not denied:
+            return
+        readable = allowed if privilege == "read" else self._access("read")
+        unseen = self._outside(conn, denied, readable)
+        first = denied[0]
+        if first in unseen:
+            raise RecordNotFound(f"no {self.entity} with id {first}", details={"id": str(first)})
+        raise AccessDenied(
+            f"you do not have the {privilege} privilege on {self.entity} {first}",
+            [Problem("/id", f"no {privilege} privilege on this record")],
+            {"entity": self.entity, "id": str(first), "privilege": privilege},
+        )
+
+    def _outside(
+        self, conn: Connection, ids: Sequence[uuid.UUID], allowed: Access
+    ) -> list[uuid.UUID]:
+        if allowed.everything:
+            return []
+        table = self.table()
+        inside: set[uuid.UUID] = set()
+        for start in range(0, len(ids), _CHUNK):
+            part = list(ids[start : start + _CHUNK])
+            query = sa.select(table.c.id).where(table.c.id.in_(part))
+            if allowed.where is not None:
+                query = query.where(allowed.where)
+            inside.update(conn.execute(query, allowed.params).scalars())
+        return [i for i in ids if i not in inside]
+
+    def _access(self, privilege: str) -> Access:
+        return self.security.access(self.caller, self.definition, privilege)
+
+    def _hidden(self) -> frozenset[str]:
+        return self.security.unreadable_fields(self.caller, self.entity)
+
+    def _hide(self, record: Record, hidden: frozenset[str] | None = None) -> Record:
+        hidden = self._hidden() if hidden is None else hidden
+        if not hidden:
+            return record
+        return {k: v for k, v in record.items() if k not in hidden}
+
+    def _builder(self) -> QueryBuilder:
+        builder = QueryBuilder(self.metadata.catalog, self.entity)
+        if not self.caller.is_system:
+            builder.hidden = lambda entity, name: (
+                name in self.security.unreadable_fields(self.caller, entity)
+            )
+        return builder
+
+    def validate_new(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """A new record's values, validated; ``owner_id`` / ``owner_type`` kept aside."""
+        if not isinstance(data, Mapping):
+            return self._validate(
+                lambda: self.metadata.validator(self.entity).validate_create(data)
+            )
+        owner = {k: data[k] for k in ("owner_id", "owner_type") if k in data}
+        fields = {k: v for k, v in data.items() if k not in owner}
+        self.security.check_fields(self.caller, self.definition, fields, "create")
+        values = self._validate(
+            lambda: self.metadata.validator(self.entity).validate_create(fields)
+        )
+        if owner:
+            values.update(self._owner_of(owner))
+        return values
+
+    def _owner_of(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        if self.definition.ownership is Ownership.ORGANIZATION:
+            raise RecordValidationError(
+                f"{self.entity!r} records are organization-owned and have no owner",
+                [Problem("/owner_id", "not allowed")],
+            )
+        owner_type = given.get("owner_type", "user")
+        if owner_type not in _OWNER_TYPES:
+            raise RecordValidationError(
+                "an owner is a user or a team", [Problem("/owner_type", "must be user or team")]
+            )
+        try:
+            owner = uuid.UUID(str(given.get("owner_id")))
+        except ValueError:
+            raise RecordValidationError(
+                "an owner is given by its id", [Problem("/owner_id", "not a valid id")]
+            ) from None
+        return {"owner_id": owner, "owner_type": owner_type}
+
+    def _owner_unit(
+        self, conn: Connection, kind: str, owner: uuid.UUID, at: str = "/owner_id"
+    ) -> uuid.UUID | None:
+        if kind not in _OWNER_TYPES:
+            raise RecordValidationError(
+                "an owner is a user or a team", [Problem(at, "must be a user or a team")]
+            )
+        units = self.security.owner_units(conn, [(kind, owner)])
+        if owner not in units:
+            raise RecordNotFound(f"no {kind} with id {owner}", [Problem(at, f"no such {kind}")])
+        return units[owner]
+
+    def _fill_owners(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Fill who created the rows and who owns them; the owner's unit comes with it."""
+        user = self.caller.user_id
+        owners: set[tuple[str, uuid.UUID]] = set()
+        owned = self.definition.ownership is Ownership.USER
+        for row in rows:
+            if row["created_by"] is None:
+                row["created_by"] = user
+            row["updated_by"] = user
+            if not owned:
+                continue
+            if row["owner_id"] is None and user is not None:
+                row["owner_id"], row["owner_type"] = user, "user"
+            if row["owner_id"] is not None:
+                owners.add((row["owner_type"] or "user", row["owner_id"]))
+        if not owners:
+            return
+        units = self.security.owner_units(conn, owners)
+        for row in rows:
+            owner = row["owner_id"]
+            if owner is None:
+                continue
+            if owner not in units:
+                raise BrokenReference(
+                    f"no {row['owner_type']} with id {owner} to own the record",
+                    [Problem("/owner_id", "no such user or team")],
+                )
+            row["owner_type"] = row["owner_type"] or "user"
+            row["business_unit_id"] = units[owner]
+
+    def _require_owned(self) -> None:
+        if self.definition.ownership is Ownership.ORGANIZATION:
+            raise RecordValidationError(
+                f"{self.entity!r} records are organization-owned: they have no owner "
+                "and are not shared",
+                [Problem("", "organization-owned entity")],
+            )
+
+    def _audit(
+        self,
+        conn: Connection,
+        operation: str,
+        changes: Sequence[tuple[uuid.UUID, Mapping[str, Any] | None, Mapping[str, Any] | None]],
+    ) -> None:
+        if self.audit is not None and changes:
+            self.audit.write(conn, self.caller, self.definition, operation, changes)
+
+    def _security_changed(self, conn: Connection) -> None:
+        if self.entity in CORE_ENTITIES:
+            self.security.changed(conn)
+
+    def _delete_walk(self, conn: Connection, report: DeleteReport) -> DeleteWalk:
+        return DeleteWalk(conn, self.metadata, report)
+
+    def _row(self, conn: Connection, rid: uuid.UUID) -> Record | None:
+        """The record as stored, whoever asks (for the audit's before image)."""
+        table = self.table()
+        row = conn.execute(sa.select(table).where(table.c.id == rid)).mappings().first()
+        return None if row is None else self.to_record(row)
 
     # -- shared with the bulk writer -------------------------------------
 
@@ -406,6 +763,9 @@ class RecordService:
         same order); bulk creates then build no second dict per record.
         """
         shape = self.metadata.derived(self.entity, "shape", _Shape.of)
+        hidden = self._hidden()
+        if hidden:
+            return lambda row: self._hide(shape.record(row), hidden)
         if shape.polymorphic:
             return shape.record
         return lambda row: row
@@ -431,13 +791,24 @@ class RecordService:
             rows.append(row)
         return rows
 
-    def insert(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        """Insert table rows at once; a refused row raises the core's error."""
+    def insert(
+        self, conn: Connection, rows: list[dict[str, Any]], *, operation: str = "create"
+    ) -> None:
+        """Insert table rows at once, owners filled in and checked, then audited.
+
+        A refused row raises the core's error.
+        """
+        self._fill_owners(conn, rows)
+        self.security.check_create(conn, self.caller, self.definition, rows)
         try:
             with conn.begin_nested():
                 conn.execute(self.table().insert(), rows)
         except sa.exc.IntegrityError as exc:
             raise translate_integrity_error(exc, self.definition) from None
+        if self.audit is not None and self.definition.audited:
+            as_record = self.row_as_record()
+            self._audit(conn, operation, [(r["id"], None, as_record(r)) for r in rows])
+        self._security_changed(conn)
 
     def apply_update(
         self,
@@ -457,8 +828,13 @@ class RecordService:
         """
         rid = _as_uuid(record_id)
         _check_version(if_version, version_at)
+        if isinstance(changes, Mapping):
+            self.security.check_fields(self.caller, self.definition, changes, "update")
         values = validate(changes)
         self._check_references(conn, values)
+        self.authorize(conn, [rid], "update")
+        audited = self.audit is not None and self.definition.audited
+        before = self._row(conn, rid) if audited else None
         table = self.table()
         columns: dict[str, Any] = {}
         for f in self.definition.fields:
@@ -467,7 +843,12 @@ class RecordService:
         statement = (
             table.update()
             .where(table.c.id == rid)
-            .values(**columns, version=table.c.version + 1, updated_at=_now())
+            .values(
+                **columns,
+                version=table.c.version + 1,
+                updated_at=_now(),
+                updated_by=self.caller.user_id,
+            )
             .returning(*table.c)
         )
         if if_version is not None:
@@ -483,7 +864,11 @@ class RecordService:
         if row is None:
             self._current_version(conn, rid, if_version)
             raise AssertionError("unreachable: the version check raises")  # pragma: no cover
-        return self.to_record(row)
+        after = self.to_record(row)
+        if before is not None:
+            self._audit(conn, "update", [(rid, before, after)])
+        self._security_changed(conn)
+        return self._hide(after)
 
     def invalid(self, exc: InvalidRecord) -> RecordValidationError:
         """The core error for a record that failed validation."""
@@ -518,24 +903,31 @@ class RecordService:
     # -- internals -------------------------------------------------------
 
     def _page_statement(
-        self, key: tuple[Any, ...], filter: Any, order: list[str], after: Any, limit: int
+        self,
+        key: tuple[Any, ...],
+        filter: Any,
+        order: list[str],
+        after: Any,
+        limit: int,
+        allowed: Access,
     ) -> tuple[sa.Select[Any], list[str]]:
         """The SELECT of a page and the result columns holding its sort values.
 
-        Cached per definition version by the query's shape; the permission seam
-        (:meth:`_scope`) must add the caller's scope to ``key`` once it varies.
+        Cached per definition version by the query's shape and the shape of the
+        caller's permission predicate (whose values are bound at execution);
+        a predicate with values of its own (a plugin rule) is never cached.
         """
         cache: dict[tuple[Any, ...], tuple[sa.Select[Any], list[str]]]
         cache = self.metadata.derived(self.entity, "pages", lambda _: {})
-        found = cache.get(key)
+        found = cache.get(key) if allowed.key is not None else None
         if found is not None:
             return found
-        builder = QueryBuilder(self.metadata.catalog, self.entity)
+        builder = self._builder()
         where = builder.where(filter)
         keys = builder.order(order)
         table = self.table()
         query = sa.select(table).select_from(builder.from_clause())
-        conditions = [c for c in (where, self._scope()) if c is not None]
+        conditions = [c for c in (where, allowed.where) if c is not None]
         if after is not None:
             conditions.append(builder.after(keys, after))
         # Sort values of the table's own columns are read from the row; only
@@ -549,21 +941,35 @@ class RecordService:
                 sort_keys.append(f"_k{i}")
                 query = query.add_columns(column.label(f"_k{i}"))
         query = query.where(*conditions).order_by(*builder.order_by(keys)).limit(limit + 1)
+        if allowed.key is None:
+            return query, sort_keys
         if len(cache) >= _STATEMENT_CACHE:
             cache.clear()
         cache[key] = (query, sort_keys)
         return query, sort_keys
 
-    def _get_statement(self) -> sa.Select[Any]:
-        table = self.table()
-        return sa.select(table).where(table.c.id == sa.bindparam("id"))
+    def _get_statement(self, allowed: Access) -> sa.Select[Any]:
+        def build() -> sa.Select[Any]:
+            table = self.table()
+            query = sa.select(table).where(table.c.id == sa.bindparam("id"))
+            return query if allowed.where is None else query.where(allowed.where)
+
+        if allowed.key is None:
+            return build()
+        cache: dict[tuple[Any, ...], sa.Select[Any]]
+        cache = self.metadata.derived(self.entity, "gets", lambda _: {})
+        found = cache.get(allowed.key)
+        if found is None:
+            found = cache[allowed.key] = build()
+        return found
 
     def _count(
         self, conn: Connection, builder: QueryBuilder, where: sa.ColumnElement[bool] | None
     ) -> int:
+        allowed = self._access("read")
         query = sa.select(sa.func.count()).select_from(builder.from_clause())
-        conditions = [c for c in (where, self._scope()) if c is not None]
-        return int(conn.execute(query.where(*conditions)).scalar_one())
+        conditions = [c for c in (where, allowed.where) if c is not None]
+        return int(conn.execute(query.where(*conditions), allowed.params).scalar_one())
 
     def _selected(
         self, fields: Sequence[str] | None, expand: Sequence[str] | None
@@ -572,6 +978,7 @@ class RecordService:
         if fields is None:
             return None
         names = _listed(fields, "/fields")
+        hidden = self._hidden()
         for i, name in enumerate(names):
             if not isinstance(name, str) or (
                 name not in SYSTEM_FIELDS and not self.definition.has_field(name)
@@ -579,6 +986,11 @@ class RecordService:
                 raise QueryError(
                     "the query is not valid",
                     [Problem(f"/fields/{i}", f"unknown field {shown(name)} of {self.entity!r}")],
+                )
+            if name in hidden:
+                raise AccessDenied(
+                    f"you may not read the secured field {name!r} of {self.entity!r}",
+                    [Problem(f"/fields/{i}", "secured: no permission to read")],
                 )
         heads = [p.partition(".")[0] for p in _listed(expand, "/expand") if isinstance(p, str)]
         return list(dict.fromkeys(["id", *names, *heads]))
@@ -613,7 +1025,7 @@ class RecordService:
                 wanted[value["entity"]].add(value["id"])
         found: dict[uuid.UUID, Record] = {}
         for entity, ids in wanted.items():
-            service = RecordService(self.db, self.metadata, entity)
+            service = self._service(entity)
             related = service._fetch(conn, ids)
             if deeper:
                 service._expand(conn, related, deeper)
@@ -628,12 +1040,14 @@ class RecordService:
         table = self.table()
         id_list = list(ids)
         records: list[Record] = []
+        allowed = self._access("read")
+        hidden = self._hidden()
         for start in range(0, len(id_list), _CHUNK):
             query = sa.select(table).where(table.c.id.in_(id_list[start : start + _CHUNK]))
-            scope = self._scope()
-            if scope is not None:
-                query = query.where(scope)
-            records.extend(self.to_record(r) for r in conn.execute(query).mappings())
+            if allowed.where is not None:
+                query = query.where(allowed.where)
+            rows = conn.execute(query, allowed.params).mappings()
+            records.extend(self._hide(self.to_record(r), hidden) for r in rows)
         return records
 
     def _validate(self, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -703,6 +1117,29 @@ def _rows(rows: Any) -> list[Any]:
             "bulk rows are a list of records", [Problem("", "must be a list of objects")]
         )
     return list(rows)
+
+
+def _share_privileges(privileges: Any) -> list[str]:
+    if isinstance(privileges, str) or not isinstance(privileges, Sequence) or not privileges:
+        raise RecordValidationError(
+            "share privileges are a non-empty list",
+            [Problem("/privileges", f"choose among {', '.join(SHARE_PRIVILEGES)}")],
+        )
+    unknown = [p for p in privileges if p not in SHARE_PRIVILEGES]
+    if unknown:
+        raise RecordValidationError(
+            f"a share grants only {', '.join(SHARE_PRIVILEGES)}",
+            [Problem("/privileges", f"unknown privilege {shown(p)}") for p in unknown],
+        )
+    return list(dict.fromkeys(privileges))
+
+
+def _share_record(row: Mapping[Any, Any]) -> dict[str, Any]:
+    return {
+        "principal_type": row["principal_type"],
+        "principal_id": row["principal_id"],
+        "privileges": [p for p in SHARE_PRIVILEGES if row[f"can_{p}"]],
+    }
 
 
 def _pick(record: Record, selected: list[str] | None) -> Record:

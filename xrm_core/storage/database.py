@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from xrm_core.context import correlated
+
 
 def create_engine(url: str, **options: Any) -> Engine:
     """An engine set up the way the core needs it on each database."""
@@ -131,7 +133,7 @@ class Database:
     def _run(self, conn: Connection, check_foreign_keys: bool = False) -> Iterator[Connection]:
         token = self._current.set(conn)
         try:
-            with conn.begin():
+            with correlated(), conn.begin():
                 yield conn
                 if check_foreign_keys:
                     broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()

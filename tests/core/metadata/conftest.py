@@ -128,7 +128,8 @@ def postgres_xrm(postgres_server: PostgresServer, tmp_path: Path) -> Iterator[XR
     """An :class:`XRM` on an empty PostgreSQL database, for PostgreSQL-only behaviour."""
     name = f"t_{uuid.uuid4().hex}"
     postgres_server.create_database(name)
-    instance = XRM.from_url(postgres_server.url(name), export_dir=tmp_path / "exports")
+    url = postgres_server.url(name)
+    instance = XRM.from_url(url, export_dir=tmp_path / "exports").as_system("tests")
     try:
         yield instance
     finally:

@@ -60,11 +60,11 @@ def test_records_of_entities_that_refer_to_each_other_point_both_ways(xrm: XRM) 
 
 
 def test_entities_that_refer_to_each_other_survive_a_restart(db_url: str, tmp_path: Path) -> None:
-    first = XRM.from_url(db_url, export_dir=tmp_path)
+    first = XRM.from_url(db_url, export_dir=tmp_path).as_system("tests")
     first.metadata.define([ACCOUNT, CONTACT])
     first.close()
 
-    second = XRM.from_url(db_url, export_dir=tmp_path)
+    second = XRM.from_url(db_url, export_dir=tmp_path).as_system("tests")
     try:
         acme = second.records("account").create({"name": "Acme"})
         ada = second.records("contact").create({"name": "Ada", "account": acme["id"]})

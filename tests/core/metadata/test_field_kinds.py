@@ -132,7 +132,7 @@ def test_a_datetime_with_an_offset_reads_back_as_the_same_instant_in_utc(xrm: XR
 def test_the_kind_is_inferred_from_plain_json_schema(
     sqlite_url: str, prop: dict[str, Any], kind: Kind
 ) -> None:
-    xrm = XRM.from_url(sqlite_url)
+    xrm = XRM.from_url(sqlite_url).as_system("tests")
     try:
         xrm.metadata.define({"x-xrm": {"name": "sample"}, "properties": {"value": prop}})
 

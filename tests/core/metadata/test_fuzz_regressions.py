@@ -9,6 +9,7 @@ import pytest
 
 from xrm_core import XRM, DefinitionError, DuplicateRecord
 from xrm_core.metadata.validation import check
+from xrm_core.storage.tables import core_metadata
 
 if TYPE_CHECKING:
     from tests.core.metadata.conftest import DatabaseView
@@ -143,7 +144,7 @@ def test_indexes_of_two_entities_defined_together_may_not_share_a_database_name(
     assert problems == [
         ("/1/properties/z", "its database name 'sample_b_ix_z' is already taken by entity 'sample'")
     ]
-    assert database.tables() == {"xrm_entity", "xrm_entity_history", "xrm_state"}
+    assert database.tables() == set(core_metadata.tables)
 
 
 def test_an_index_may_not_take_the_name_of_its_own_primary_key(xrm: XRM) -> None:

@@ -16,7 +16,7 @@ def tag_with(**props: Any) -> dict[str, Any]:
 
 
 def test_definitions_and_records_survive_a_restart(db_url: str, tmp_path: Path) -> None:
-    first = XRM.from_url(db_url, export_dir=tmp_path)
+    first = XRM.from_url(db_url, export_dir=tmp_path).as_system("tests")
     first.metadata.define(
         [
             TAG,
@@ -35,7 +35,7 @@ def test_definitions_and_records_survive_a_restart(db_url: str, tmp_path: Path) 
     definitions = [first.metadata.get("tag"), first.metadata.get("note")]
     first.close()
 
-    second = XRM.from_url(db_url, export_dir=tmp_path)
+    second = XRM.from_url(db_url, export_dir=tmp_path).as_system("tests")
     try:
         assert [second.metadata.get("tag"), second.metadata.get("note")] == definitions
         assert second.metadata.get("note").schema == definitions[1].schema
@@ -47,11 +47,11 @@ def test_definitions_and_records_survive_a_restart(db_url: str, tmp_path: Path) 
 
 
 def test_a_restarted_instance_can_keep_changing_definitions(db_url: str, tmp_path: Path) -> None:
-    first = XRM.from_url(db_url, export_dir=tmp_path)
+    first = XRM.from_url(db_url, export_dir=tmp_path).as_system("tests")
     first.metadata.define(TAG)
     first.close()
 
-    second = XRM.from_url(db_url, export_dir=tmp_path)
+    second = XRM.from_url(db_url, export_dir=tmp_path).as_system("tests")
     try:
         second.metadata.define(tag_with(colour={"type": "string"}))
         created = second.records("tag").create({"label": "hot", "colour": "red"})
@@ -166,8 +166,8 @@ def test_history_says_where_dropped_values_were_exported(xrm: XRM) -> None:
 
 
 def test_another_process_sees_a_change_after_refresh(db_url: str, tmp_path: Path) -> None:
-    writer = XRM.from_url(db_url, export_dir=tmp_path)
-    reader = XRM.from_url(db_url, export_dir=tmp_path)
+    writer = XRM.from_url(db_url, export_dir=tmp_path).as_system("tests")
+    reader = XRM.from_url(db_url, export_dir=tmp_path).as_system("tests")
     try:
         writer.metadata.define(TAG)
         assert not reader.metadata.exists("tag")

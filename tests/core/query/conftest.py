@@ -159,7 +159,7 @@ def shared_crm(
         drop = f"q_{uuid.uuid4().hex}"
         server.create_database(drop)
         url = server.url(drop)
-    instance = XRM.from_url(url, export_dir=tmp / "exports")
+    instance = XRM.from_url(url, export_dir=tmp / "exports").as_system("tests")
     try:
         instance.metadata.define([ACCOUNT, CONTACT, NOTE])
         yield instance

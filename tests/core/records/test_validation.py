@@ -40,7 +40,7 @@ def test_unknown_fields_are_refused(contacts: RecordService) -> None:
     assert problems_of(caught.value) == {"/shoe_size": "is not a field of this entity"}
 
 
-@pytest.mark.parametrize("name", ["version", "created_at", "updated_at", "owner_id"])
+@pytest.mark.parametrize("name", ["version", "created_at", "updated_at", "business_unit_id"])
 def test_system_fields_cannot_be_written_on_create(contacts: RecordService, name: str) -> None:
     with pytest.raises(RecordValidationError) as caught:
         contacts.create({"name": "Ada", name: 7})
@@ -48,7 +48,14 @@ def test_system_fields_cannot_be_written_on_create(contacts: RecordService, name
     assert problems_of(caught.value) == {f"/{name}": "is set by the system and cannot be written"}
 
 
-@pytest.mark.parametrize("name", ["id", "version", "created_at"])
+def test_an_owner_given_on_create_must_be_an_id(contacts: RecordService) -> None:
+    with pytest.raises(RecordValidationError) as caught:
+        contacts.create({"name": "Ada", "owner_id": 7})
+
+    assert problems_of(caught.value) == {"/owner_id": "not a valid id"}
+
+
+@pytest.mark.parametrize("name", ["id", "version", "created_at", "owner_id"])
 def test_system_fields_cannot_be_written_on_update(contacts: RecordService, name: str) -> None:
     ada = contacts.create({"name": "Ada"})
 

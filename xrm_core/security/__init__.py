@@ -1,0 +1,1 @@
+"""Security: principals, roles and scopes, sharing, field security, authentication."""

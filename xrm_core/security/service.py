@@ -1,0 +1,481 @@
+"""The security service: principals, the predicates of every read, the checks of every write.
+
+The record service asks it, for each call, what the caller may see
+(:meth:`SecurityService.access`, a WHERE predicate) and whether a write is
+allowed; interfaces never ask it directly.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from importlib import resources
+from typing import TYPE_CHECKING, Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from xrm_core.errors import AccessDenied, Problem, RecordNotFound, RecordValidationError, pointer
+from xrm_core.metadata.definition import EntityDefinition, Ownership
+from xrm_core.metadata.service import MetadataService
+from xrm_core.security.caller import Caller
+from xrm_core.security.explain import Explanation, explain
+from xrm_core.security.predicates import ALL, Access, Rule, RuleBuilder, access
+from xrm_core.security.principal import PRIVILEGES, Hierarchy, Principal, Scope, load_principal
+from xrm_core.security.tables import SHARE_PRIVILEGES, setting_table, share_table
+from xrm_core.storage.database import Database
+from xrm_core.storage.tables import state_table
+
+if TYPE_CHECKING:
+    from xrm_core.records.service import RecordService
+
+#: Owner of the core's own entities in the metadata ledger.
+CORE = "core"
+#: The core entities, in the order they can be defined (lookups point backwards).
+CORE_ENTITIES = (
+    "business_unit",
+    "role",
+    "role_privilege",
+    "user",
+    "team",
+    "field_security_profile",
+    "field_permission",
+)
+ADMINISTRATOR, CUSTOMIZER, BASIC_USER = "System Administrator", "System Customizer", "Basic User"
+_VERSION_KEY = "security"
+
+RecordsFactory = Callable[[str, Caller], "RecordService"]
+
+
+def core_schemas() -> list[dict[str, Any]]:
+    """The JSON Schema documents of the core entities, in definition order."""
+    folder = resources.files("xrm_core") / "schemas" / "core"
+    return [json.loads((folder / f"{name}.json").read_text()) for name in CORE_ENTITIES]
+
+
+class SecurityService:
+    """Roles, teams, shares and field permissions, for one database."""
+
+    def __init__(self, db: Database, metadata: MetadataService, records: RecordsFactory) -> None:
+        self.db = db
+        self.metadata = metadata
+        self._records = records
+        self._rules: dict[str, list[Rule]] = {}
+        self._principals: dict[uuid.UUID, Principal] = {}
+        self._lock = threading.Lock()
+        self.version = -1
+
+    # -- installation ----------------------------------------------------
+
+    @property
+    def installed(self) -> bool:
+        """True once the core entities exist."""
+        return all(self.metadata.exists(name) for name in CORE_ENTITIES)
+
+    def install(self) -> uuid.UUID:
+        """Define the core entities, the root business unit and the built-in roles.
+
+        Safe to call again: what exists is left as it is. Returns the root
+        business unit's id.
+        """
+        missing = [s for s in core_schemas() if not self.metadata.exists(s["x-xrm"]["name"])]
+        if missing:
+            self.metadata.define(missing, owner=CORE, actor=_INSTALL)
+        with self.db.transaction():
+            root = self._root_unit()
+            if root is None:
+                root = self._records("business_unit", _INSTALL).create({"name": "Organization"})[
+                    "id"
+                ]
+            for name, spec in _BUILTIN_ROLES.items():
+                self._builtin_role(name, spec)
+        return uuid.UUID(str(root))
+
+    def _root_unit(self) -> uuid.UUID | None:
+        units = self.metadata.catalog.table("business_unit")
+        with self.db.transaction(write=False) as conn:
+            found = conn.execute(
+                sa.select(units.c.id).where(units.c.parent.is_(None)).order_by(units.c.id).limit(1)
+            ).scalar()
+        return found
+
+    def _builtin_role(self, name: str, spec: Mapping[str, Any]) -> None:
+        if self._find("role", "name", name) is not None:
+            return
+        role = self._records("role", _INSTALL).create(
+            {
+                "name": name,
+                "description": spec["description"],
+                "administrator": spec.get("administrator", False),
+                "customize": spec.get("customize", False),
+                "builtin": True,
+            }
+        )
+        cells = [
+            {"role": role["id"], "entity": entity, "privilege": privilege, "scope": scope}
+            for entity, privilege, scope in spec.get("privileges", ())
+        ]
+        if cells:
+            self._records("role_privilege", _INSTALL).create_many(cells)
+
+    def root_business_unit(self) -> uuid.UUID:
+        """The business unit at the top of the tree."""
+        root = self._root_unit()
+        if root is None:
+            raise RecordValidationError("security is not installed: call xrm.security.install()")
+        return root
+
+    def role_id(self, name: str) -> uuid.UUID:
+        """The id of the role called ``name``."""
+        found = self._find("role", "name", name)
+        if found is None:
+            raise RecordValidationError(f"no role called {name!r}", [Problem("/role", "unknown")])
+        return found
+
+    def create_user(
+        self,
+        username: str,
+        *,
+        business_unit: uuid.UUID | None = None,
+        roles: Sequence[str] = (),
+        teams: Sequence[uuid.UUID] = (),
+        full_name: str = "",
+        email: str | None = None,
+        manager: uuid.UUID | None = None,
+    ) -> uuid.UUID:
+        """Create a user holding ``roles`` (by name) and member of ``teams``, in one step."""
+        data: dict[str, Any] = {
+            "username": username,
+            "business_unit": business_unit or self.root_business_unit(),
+            "full_name": full_name or username,
+        }
+        if email is not None:
+            data["email"] = email
+        if manager is not None:
+            data["manager"] = manager
+        with self.db.transaction():
+            users = self._records("user", _INSTALL)
+            uid: uuid.UUID = users.create(data)["id"]
+            for role in roles:
+                users.link(uid, "roles", self.role_id(role))
+            for team in teams:
+                self._records("team", _INSTALL).link(team, "members", uid)
+        return uid
+
+    def _find(self, entity: str, field: str, value: Any) -> uuid.UUID | None:
+        table = self.metadata.catalog.table(entity)
+        with self.db.transaction(write=False) as conn:
+            found: uuid.UUID | None = conn.execute(
+                sa.select(table.c.id).where(table.c[field] == value)
+            ).scalar()
+        return found
+
+    # -- settings and rules ----------------------------------------------
+
+    def configure_hierarchy(self, *, enabled: bool, depth: int = 1, update: bool = False) -> None:
+        """Let managers read (and with ``update``, change) their reports' records."""
+        if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= 100:
+            raise RecordValidationError(
+                "the hierarchy depth is a whole number from 1 to 100",
+                [Problem("/depth", "must be from 1 to 100")],
+            )
+        value = {"enabled": bool(enabled), "depth": depth, "update": bool(update)}
+        with self.db.transaction() as conn:
+            t = setting_table
+            if conn.execute(sa.select(t.c.key).where(t.c.key == "hierarchy")).first():
+                conn.execute(t.update().where(t.c.key == "hierarchy").values(value=value))
+            else:
+                conn.execute(t.insert().values(key="hierarchy", value=value))
+            self.changed(conn)
+
+    def hierarchy(self, conn: Connection) -> Hierarchy:
+        """The manager hierarchy setting."""
+        t = setting_table
+        value = conn.execute(sa.select(t.c.value).where(t.c.key == "hierarchy")).scalar()
+        return Hierarchy(**value) if value else Hierarchy()
+
+    def add_rule(
+        self,
+        entity: str,
+        name: str,
+        build: RuleBuilder,
+        *,
+        mode: Literal["grant", "restrict"] = "grant",
+        privileges: Iterable[str] = ("read",),
+    ) -> None:
+        """Add a predicate to ``entity``'s permissions (the extension point for plugins).
+
+        ``build(principal, table)`` returns a SQLAlchemy condition over the
+        entity's table, or None when the rule does not concern that user.
+        """
+        wanted = frozenset(privileges)
+        unknown = wanted - set(PRIVILEGES) - {"create"}
+        if unknown or mode not in ("grant", "restrict"):
+            raise ValueError(f"a rule takes privileges among {PRIVILEGES} and grant or restrict")
+        rules = self._rules.setdefault(entity, [])
+        if any(r.name == name for r in rules):
+            raise ValueError(f"entity {entity!r} already has a rule called {name!r}")
+        rules.append(Rule(name, entity, build, mode, wanted))
+
+    def rules(self, entity: str) -> list[Rule]:
+        """The rules plugins added to ``entity``."""
+        return list(self._rules.get(entity, ()))
+
+    # -- principals ------------------------------------------------------
+
+    def changed(self, conn: Connection) -> None:
+        """Note, in the caller's transaction, that roles, teams or units changed."""
+        t = state_table
+        done = conn.execute(
+            t.update().where(t.c.key == _VERSION_KEY).values(value=t.c.value + 1)
+        ).rowcount
+        if not done:
+            conn.execute(t.insert().values(key=_VERSION_KEY, value=1))
+        with self._lock:
+            self._principals.clear()
+
+    def refresh(self) -> None:
+        """Forget cached principals if another process changed security since."""
+        t = state_table
+        with self.db.transaction(write=False) as conn:
+            version = conn.execute(sa.select(t.c.value).where(t.c.key == _VERSION_KEY)).scalar()
+        version = version or 0
+        if version != self.version:
+            with self._lock:
+                self._principals.clear()
+                self.version = version
+
+    def principal(self, caller: Caller) -> Principal:
+        """The resolved rights of a user caller; raises AccessDenied for an unknown user."""
+        if caller.user_id is None:
+            raise ValueError("the system context has no principal")
+        found = self._principals.get(caller.user_id)
+        if found is not None:
+            return found
+        if not self.installed:
+            raise AccessDenied("security is not installed: call xrm.security.install() first")
+        with self.db.transaction(write=False) as conn:
+            loaded = load_principal(
+                conn, self.metadata.catalog, caller.user_id, self.hierarchy(conn)
+            )
+        if loaded is None:
+            raise AccessDenied(f"no user with id {caller.user_id}")
+        with self._lock:
+            self._principals[caller.user_id] = loaded
+        return loaded
+
+    def is_administrator(self, caller: Caller) -> bool:
+        """True for the system context and holders of an administrator role."""
+        return caller.is_system or self.principal(caller).administrator
+
+    def may_customize(self, caller: Caller) -> bool:
+        """True when ``caller`` may change metadata."""
+        return caller.is_system or self.principal(caller).customize
+
+    # -- reads -----------------------------------------------------------
+
+    def access(self, caller: Caller, definition: EntityDefinition, privilege: str) -> Access:
+        """The predicate of the records ``caller`` may ``privilege`` (see predicates)."""
+        if caller.is_system:
+            return ALL
+        table = self.metadata.catalog.table(definition.name)
+        return access(
+            self.principal(caller),
+            definition,
+            table,
+            privilege,
+            self._rules.get(definition.name, ()),
+        )
+
+    def unreadable_fields(self, caller: Caller, entity: str) -> frozenset[str]:
+        """Secured fields of ``entity`` that ``caller`` may not read."""
+        if caller.is_system:
+            return frozenset()
+        secured = self.metadata.derived(entity, "secured", _secured)
+        if not secured:
+            return secured
+        principal = self.principal(caller)
+        return frozenset(n for n in secured if not principal.field_access(entity, n).read)
+
+    def check_fields(
+        self, caller: Caller, definition: EntityDefinition, names: Iterable[str], operation: str
+    ) -> None:
+        """Refuse a write that touches secured fields ``caller`` may not ``operation``."""
+        if caller.is_system:
+            return
+        secured = self.metadata.derived(definition.name, "secured", _secured)
+        if not secured:
+            return
+        principal = self.principal(caller)
+        refused = [
+            n
+            for n in names
+            if n in secured and not getattr(principal.field_access(definition.name, n), operation)
+        ]
+        if refused:
+            raise AccessDenied(
+                f"you may not {operation} the secured field(s) {', '.join(refused)} "
+                f"of {definition.name!r}",
+                [Problem(pointer(n), f"secured: no permission to {operation}") for n in refused],
+                {"fields": refused},
+            )
+
+    def can(self, caller: Caller, entity: str, record_id: uuid.UUID, privilege: str) -> bool:
+        """True when ``caller`` may ``privilege`` the record (the per-record check)."""
+        definition = self.metadata.get(entity)
+        allowed = self.access(caller, definition, privilege)
+        table = self.metadata.catalog.table(entity)
+        query = sa.select(table.c.id).where(table.c.id == record_id)
+        if allowed.where is not None:
+            query = query.where(allowed.where)
+        with self.db.transaction(write=False) as conn:
+            return conn.execute(query, allowed.params).first() is not None
+
+    # -- writes ----------------------------------------------------------
+
+    def owner_units(
+        self, conn: Connection, owners: Iterable[tuple[str, uuid.UUID]]
+    ) -> dict[uuid.UUID, uuid.UUID | None]:
+        """Owner id -> business unit, for users and teams; unknown owners are left out."""
+        found: dict[uuid.UUID, uuid.UUID | None] = {}
+        wanted: dict[str, list[uuid.UUID]] = {"user": [], "team": []}
+        for kind, oid in owners:
+            wanted[kind].append(oid)
+        for kind, ids in wanted.items():
+            if ids and self.metadata.exists(kind):
+                table = self.metadata.catalog.table(kind)
+                for oid, unit in conn.execute(
+                    sa.select(table.c.id, table.c.business_unit).where(table.c.id.in_(ids))
+                ):
+                    found[oid] = unit
+        return found
+
+    def check_create(
+        self, conn: Connection, caller: Caller, definition: EntityDefinition, rows: Sequence[Any]
+    ) -> None:
+        """Refuse new rows (owner already filled in) that ``caller`` may not create."""
+        if caller.is_system:
+            return
+        principal = self.principal(caller)
+        if principal.administrator:
+            return
+        grant = principal.grant(definition.name, "create")
+        if not principal.active or grant.scope is Scope.NONE:
+            raise _denied(definition.name, "create")
+        if definition.ownership is Ownership.ORGANIZATION:
+            if grant.scope is not Scope.ORGANIZATION:
+                raise _denied(definition.name, "create")
+            return
+        for row in rows:
+            if not reaches(principal, grant.scope, row["owner_id"], row["business_unit_id"]):
+                raise AccessDenied(
+                    f"you may not create {definition.name!r} records owned by "
+                    f"{row['owner_type']} {row['owner_id']} (your create scope is "
+                    f"{grant.scope.label})",
+                    [Problem("/owner_id", "outside your create scope")],
+                )
+
+    def check_owner_change(
+        self, caller: Caller, definition: EntityDefinition, owner_id: uuid.UUID, unit: Any
+    ) -> None:
+        """Refuse assigning to an owner outside the caller's assign scope."""
+        if caller.is_system:
+            return
+        principal = self.principal(caller)
+        grant = principal.grant(definition.name, "assign")
+        if not principal.administrator and not reaches(principal, grant.scope, owner_id, unit):
+            raise AccessDenied(
+                f"you may not assign {definition.name!r} records to {owner_id} "
+                f"(your assign scope is {grant.scope.label})",
+                [Problem("/owner_id", "outside your assign scope")],
+            )
+
+    def explain(
+        self, user_id: uuid.UUID | str, entity: str, record_id: uuid.UUID | str, privilege: str
+    ) -> Explanation:
+        """Whether a user may ``privilege`` a record, and every reason why (or why not)."""
+        if privilege not in PRIVILEGES or privilege == "create":
+            raise RecordValidationError(
+                f"explain takes one of {', '.join(p for p in PRIVILEGES if p != 'create')}",
+                [Problem("/privilege", "unknown privilege")],
+            )
+        caller = Caller.user(user_id)
+        principal = self.principal(caller)
+        definition = self.metadata.get(entity)
+        table = self.metadata.catalog.table(entity)
+        rid = uuid.UUID(str(record_id))
+        with self.db.transaction(write=False) as conn:
+            row = conn.execute(sa.select(table).where(table.c.id == rid)).mappings().first()
+            if row is None:
+                raise RecordNotFound(f"no {entity} with id {rid}")
+            shares = [
+                dict(r)
+                for r in conn.execute(
+                    sa.select(share_table).where(
+                        share_table.c.entity == entity, share_table.c.record_id == rid
+                    )
+                ).mappings()
+            ]
+            rules = []
+            for rule in self._rules.get(entity, ()):
+                built = rule.build(principal, table) if privilege in rule.privileges else None
+                if built is not None:
+                    hit = conn.execute(
+                        sa.select(table.c.id).where(table.c.id == rid, built)
+                    ).first()
+                    rules.append((rule, hit is not None))
+        return explain(principal, definition, dict(row), shares, privilege, rules)
+
+
+def reaches(principal: Principal, scope: Scope, owner_id: Any, unit: Any) -> bool:
+    """True when a record owned by ``owner_id`` in ``unit`` is within ``scope``."""
+    if scope is Scope.ORGANIZATION:
+        return True
+    if scope is Scope.SUBTREE:
+        return unit in principal.subtree
+    if scope is Scope.BUSINESS_UNIT:
+        return unit is not None and unit == principal.business_unit_id
+    if scope is Scope.OWN:
+        return owner_id in principal.owners
+    return False
+
+
+def _secured(definition: EntityDefinition) -> frozenset[str]:
+    return frozenset(f.name for f in definition.fields if f.secured)
+
+
+def _denied(entity: str, privilege: str) -> AccessDenied:
+    return AccessDenied(
+        f"you do not have the {privilege} privilege on {entity!r}",
+        details={"entity": entity, "privilege": privilege},
+    )
+
+
+_INSTALL = Caller.system("security install")
+
+_ALL = ("create", "read", "update", "delete", "assign", "share")
+_BUILTIN_ROLES: dict[str, dict[str, Any]] = {
+    ADMINISTRATOR: {
+        "description": "Every privilege on every record and field; may change metadata.",
+        "administrator": True,
+    },
+    CUSTOMIZER: {
+        "description": "May change metadata; reads the security entities, not business data.",
+        "customize": True,
+        "privileges": [
+            (e, "read", "organization")
+            for e in ("business_unit", "role", "role_privilege", "user", "team")
+        ],
+    },
+    BASIC_USER: {
+        "description": "Works with their own records; sees colleagues, teams and units.",
+        "privileges": [
+            *(("*", p, "own") for p in _ALL),
+            *((e, "read", "organization") for e in ("business_unit", "user", "team")),
+        ],
+    },
+}
+
+__all__ = ["SHARE_PRIVILEGES", "SecurityService"]
