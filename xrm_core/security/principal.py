@@ -162,7 +162,8 @@ def load_principal(
             .where(members.c.target_id == user_id)
         )
     }
-    holders = _role_holders(conn, catalog, user_id, teams)
+    # An inactive user keeps their data but holds no role: they can do nothing.
+    holders = _role_holders(conn, catalog, user_id, teams) if user.is_active else {}
     roles = catalog.table("role")
     role_rows = (
         list(
