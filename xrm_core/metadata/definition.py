@@ -260,6 +260,10 @@ class EntityDefinition:
                 found.setdefault(f"ix_{f.name}", Index(f"ix_{f.name}", (f.name,)))
         for index in (*self.alternate_keys, *self.indexes):
             found.setdefault(index.name, index)
+        if self.ownership is Ownership.USER:
+            # Permission predicates select by owner and by business unit.
+            for column in ("owner_id", "business_unit_id"):
+                found.setdefault(f"xrm_{column}", Index(f"xrm_{column}", (column,)))
         return tuple(found.values())
 
 

@@ -51,11 +51,17 @@ class DatabaseView:
         return {c["name"]: c["nullable"] for c in self._inspector().get_columns(table)}
 
     def indexes(self, table: str) -> list[IndexInfo]:
-        """Indexes and unique constraints (SQLite reports some only as constraints)."""
+        """Indexes and unique constraints (SQLite reports some only as constraints).
+
+        Leaves out the permission indexes every user-owned table has (on owner
+        and business unit): tests of an index's life look at the definition's.
+        """
         inspector = self._inspector()
+        system = {f"{table}_xrm_owner_id", f"{table}_xrm_business_unit_id"}
         found = [
             IndexInfo(i["name"], tuple(i["column_names"]), bool(i["unique"]))
             for i in inspector.get_indexes(table)
+            if i["name"] not in system
         ]
         found += [
             IndexInfo(u["name"] or "", tuple(u["column_names"]), True)

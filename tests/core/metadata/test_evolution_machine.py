@@ -390,6 +390,7 @@ class Evolution(RuleBasedStateMachine):
         expected = {
             (tuple(c for n in i.fields for c in definition.field(n).columns), i.unique)
             for i in definition.all_indexes()
+            if not i.name.startswith("xrm_")  # permission indexes: DatabaseView leaves them out
         }
         assert {(i.columns, i.unique) for i in db.indexes(self.entity)} == expected
         lookups = {(f.name, f.target, "id") for f in definition.fields if f.kind is Kind.LOOKUP}
