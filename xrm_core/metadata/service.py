@@ -10,6 +10,7 @@ transaction, so a failure leaves the database as it was.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -69,6 +70,8 @@ class HistoryEntry:
     definition: Mapping[str, Any] | None
     plan: Mapping[str, Any]
     changed_at: dt.datetime
+    #: The user who made the change; None for the system context.
+    changed_by: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,7 @@ class MetadataService:
                     r["definition"],
                     r["plan"],
                     r["changed_at"],
+                    r["changed_by"],
                 )
                 for r in rows
             ]

@@ -45,6 +45,7 @@ from xrm_core.records.filters import (
     check_operand,
     parse_filter,
 )
+from xrm_core.security.predicates import Access
 from xrm_core.storage.ddl import Catalog
 
 #: System columns as fields: what they hold, for filtering and sorting.
@@ -115,6 +116,12 @@ class QueryBuilder:
         self._values = 0
         #: Says whether a field of an entity is secured from the caller (field security).
         self.hidden: Callable[[str, str], bool] | None = None
+        #: The caller's read predicate over a joined entity: a related record one may
+        #: not read joins as if absent, so paths through it reveal nothing.
+        self.join_access: Callable[[EntityDefinition, sa.FromClause], Access] | None = None
+        #: Values of the join predicates' parameters, and their shapes (cache keys).
+        self.scope_params: dict[str, Any] = {}
+        self.scope_keys: list[Any] = []
 
     def from_clause(self) -> sa.FromClause:
         """The entity's table left-joined to every table a resolved path reached."""
@@ -147,7 +154,14 @@ class QueryBuilder:
                 target = self.catalog.definitions[field.target]
                 alias = self.catalog.table(field.target).alias(f"j{len(self._aliases)}")
                 self._aliases[step] = (target, alias)
-                self._joins[step] = (alias, alias.c.id == table.c[field.name])
+                on = alias.c.id == table.c[field.name]
+                if self.join_access is not None:
+                    allowed = self.join_access(target, alias)
+                    if allowed.where is not None:
+                        on = sa.and_(on, allowed.where)
+                    self.scope_params.update(allowed.params)
+                    self.scope_keys.append((step, allowed.key))
+                self._joins[step] = (alias, on)
             definition, table = self._aliases[step]
             prefix = step
         raise AssertionError("unreachable")  # pragma: no cover

@@ -215,12 +215,17 @@ class RecordService:
         if after is not None:
             checked.check_after(keys, after)
         allowed = self._access("read")
-        key = (tuple(checked.shape), tuple(order), limit, allowed.key)
-        statement, sort_keys = self._page_statement(key, filter, order, after, limit, allowed)
+        scopes = (allowed.key, *checked.scope_keys)
+        key = (tuple(checked.shape), tuple(order), limit, scopes)
+        cacheable = all(k is not None for k in (allowed.key, *(k for _, k in checked.scope_keys)))
+        statement, sort_keys = self._page_statement(
+            key if cacheable else None, filter, order, after, limit, allowed
+        )
         shape = self.metadata.derived(self.entity, "shape", _Shape.of)
         hidden = self._hidden()
+        params = {**checked.params, **checked.scope_params, **allowed.params}
         with self.db.transaction(write=False) as conn:
-            result = conn.execute(statement, {**checked.params, **allowed.params})
+            result = conn.execute(statement, params)
             names = list(result.keys())
             rows = result.all()
             more = len(rows) > limit
@@ -272,7 +277,7 @@ class RecordService:
         query, names = aggregate_query(builder, groups, dict(measures or {}), where)
         with self.db.transaction(write=False) as conn:
             try:
-                rows = conn.execute(query, allowed.params).all()
+                rows = conn.execute(query, {**builder.scope_params, **allowed.params}).all()
             except sa.exc.OperationalError as exc:
                 # SQLite adds integers in 64 bits and refuses a larger sum
                 # (PostgreSQL sums them exactly); a read spoils no transaction there.
@@ -634,8 +639,10 @@ class RecordService:
     def _builder(self) -> QueryBuilder:
         builder = QueryBuilder(self.metadata.catalog, self.entity)
         if not self.caller.is_system:
-            builder.hidden = lambda entity, name: (
-                name in self.security.unreadable_fields(self.caller, entity)
+            caller, security = self.caller, self.security
+            builder.hidden = lambda entity, name: name in security.unreadable_fields(caller, entity)
+            builder.join_access = lambda definition, alias: security.access(
+                caller, definition, "read", alias
             )
         return builder
 
@@ -904,7 +911,7 @@ class RecordService:
 
     def _page_statement(
         self,
-        key: tuple[Any, ...],
+        key: tuple[Any, ...] | None,
         filter: Any,
         order: list[str],
         after: Any,
@@ -919,7 +926,7 @@ class RecordService:
         """
         cache: dict[tuple[Any, ...], tuple[sa.Select[Any], list[str]]]
         cache = self.metadata.derived(self.entity, "pages", lambda _: {})
-        found = cache.get(key) if allowed.key is not None else None
+        found = cache.get(key) if key is not None else None
         if found is not None:
             return found
         builder = self._builder()
@@ -941,7 +948,7 @@ class RecordService:
                 sort_keys.append(f"_k{i}")
                 query = query.add_columns(column.label(f"_k{i}"))
         query = query.where(*conditions).order_by(*builder.order_by(keys)).limit(limit + 1)
-        if allowed.key is None:
+        if key is None:
             return query, sort_keys
         if len(cache) >= _STATEMENT_CACHE:
             cache.clear()
@@ -969,7 +976,8 @@ class RecordService:
         allowed = self._access("read")
         query = sa.select(sa.func.count()).select_from(builder.from_clause())
         conditions = [c for c in (where, allowed.where) if c is not None]
-        return int(conn.execute(query.where(*conditions), allowed.params).scalar_one())
+        params = {**builder.scope_params, **allowed.params}
+        return int(conn.execute(query.where(*conditions), params).scalar_one())
 
     def _selected(
         self, fields: Sequence[str] | None, expand: Sequence[str] | None
@@ -1083,12 +1091,17 @@ class RecordService:
             )
 
     def _missing(self, conn: Connection, entity: str, ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
+        """The ids with no record the caller can read (a lookup may point only at those)."""
         table = self.metadata.catalog.table(entity)
+        allowed = self.security.access(self.caller, self.metadata.get(entity), "read")
         id_list = list(ids)
         found: set[uuid.UUID] = set()
         for start in range(0, len(id_list), _CHUNK):
             part = id_list[start : start + _CHUNK]
-            found.update(conn.execute(sa.select(table.c.id).where(table.c.id.in_(part))).scalars())
+            query = sa.select(table.c.id).where(table.c.id.in_(part))
+            if allowed.where is not None:
+                query = query.where(allowed.where)
+            found.update(conn.execute(query, allowed.params).scalars())
         return [i for i in id_list if i not in found]
 
     def _relationship(self, name: str) -> ManyToMany:

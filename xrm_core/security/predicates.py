@@ -18,7 +18,7 @@ from xrm_core.security.principal import Principal, Scope
 from xrm_core.security.tables import SHARE_PRIVILEGES, share_table
 
 #: Builds a rule's predicate for a user over an entity's table (None: no effect).
-RuleBuilder = Callable[[Principal, sa.Table], "sa.ColumnElement[bool] | None"]
+RuleBuilder = Callable[[Principal, sa.FromClause], "sa.ColumnElement[bool] | None"]
 
 
 @dataclass(frozen=True)
@@ -64,11 +64,12 @@ NOTHING = Access(sa.false(), {}, ("nothing",))
 def access(
     principal: Principal,
     definition: EntityDefinition,
-    table: sa.Table,
+    table: sa.FromClause,
     privilege: str,
     rules: Sequence[Rule] = (),
 ) -> Access:
-    """The records of ``definition`` that ``principal`` may ``privilege``."""
+    """The records of ``definition`` (in ``table``, or an alias of it) ``principal`` may
+    ``privilege``."""
     if principal.administrator:
         return ALL
     if not principal.active:
@@ -81,7 +82,7 @@ def access(
             None if grant.scope is Scope.ORGANIZATION else []
         )
     else:
-        base = _owned(principal, table, privilege, grant.scope, params)
+        base = _owned(principal, definition.name, table, privilege, grant.scope, params)
     grants = [
         b for b in (r.build(principal, table) for r in rules if r.mode == "grant") if b is not None
     ]
@@ -105,7 +106,12 @@ def access(
 
 
 def _owned(
-    principal: Principal, table: sa.Table, privilege: str, scope: Scope, params: dict[str, Any]
+    principal: Principal,
+    entity: str,
+    table: sa.FromClause,
+    privilege: str,
+    scope: Scope,
+    params: dict[str, Any],
 ) -> list[sa.ColumnElement[bool]]:
     """The OR-ed parts for a user-owned entity below organization scope."""
     parts: list[sa.ColumnElement[bool]] = []
@@ -130,7 +136,7 @@ def _owned(
     if privilege in SHARE_PRIVILEGES:
         params["sec_owners"] = principal.owners
         shared = sa.select(share_table.c.record_id).where(
-            share_table.c.entity == table.name,
+            share_table.c.entity == entity,
             share_table.c.principal_id.in_(owners),
             share_table.c[f"can_{privilege}"] == sa.true(),
         )

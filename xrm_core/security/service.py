@@ -276,11 +276,19 @@ class SecurityService:
 
     # -- reads -----------------------------------------------------------
 
-    def access(self, caller: Caller, definition: EntityDefinition, privilege: str) -> Access:
-        """The predicate of the records ``caller`` may ``privilege`` (see predicates)."""
+    def access(
+        self,
+        caller: Caller,
+        definition: EntityDefinition,
+        privilege: str,
+        table: sa.FromClause | None = None,
+    ) -> Access:
+        """The predicate of the records ``caller`` may ``privilege`` (see predicates),
+        over the entity's table or ``table``, an alias of it."""
         if caller.is_system:
             return ALL
-        table = self.metadata.catalog.table(definition.name)
+        if table is None:
+            table = self.metadata.catalog.table(definition.name)
         return access(
             self.principal(caller),
             definition,
