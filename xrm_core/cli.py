@@ -61,6 +61,7 @@ def main() -> None:
 def demo_command(url: str, size: int) -> None:
     """Create the demo entities and data, then show what the database holds."""
     with _opened(url) as xrm:
+        xrm.security.install()
         added = demo.load(xrm, size=size)
         if added:
             click.echo(f"Added {sum(added.values())} demo records to {url}.\n")
@@ -77,8 +78,9 @@ def db() -> None:
 @db.command("upgrade")
 @database_option
 def db_upgrade(url: str) -> None:
-    """Create the core tables if they are missing (safe to run again)."""
-    with _opened(url):
+    """Create the core tables and entities (users, teams, roles) if missing (safe to rerun)."""
+    with _opened(url) as xrm:
+        xrm.security.install()
         click.echo(f"{url} is ready.")
 
 
