@@ -1,6 +1,8 @@
 """xRM core: entities declared as JSON Schema, stored as real tables, one record service."""
 
 from xrm_core.errors import (
+    AccessDenied,
+    AuthenticationFailed,
     BrokenReference,
     BulkError,
     ConfirmationRequired,
@@ -11,6 +13,7 @@ from xrm_core.errors import (
     QueryError,
     RecordNotFound,
     RecordValidationError,
+    TooManyAttempts,
     UnknownEntity,
     VersionConflict,
     XRMError,
@@ -20,16 +23,21 @@ from xrm_core.metadata.plan import Plan, Safety, Step
 from xrm_core.records.filters import And, Condition, Not, Or, where
 from xrm_core.records.results import BulkResult, DeleteReport, Page, RowResult
 from xrm_core.records.service import RecordService
+from xrm_core.security.caller import Caller
+from xrm_core.security.explain import Explanation
 from xrm_core.xrm import XRM
 
 __version__ = "0.1.0"
 
 __all__ = [
     "XRM",
+    "AccessDenied",
     "And",
+    "AuthenticationFailed",
     "BrokenReference",
     "BulkError",
     "BulkResult",
+    "Caller",
     "Condition",
     "ConfirmationRequired",
     "DefinitionError",
@@ -37,6 +45,7 @@ __all__ = [
     "DeleteRestricted",
     "DuplicateRecord",
     "EntityDefinition",
+    "Explanation",
     "FieldDefinition",
     "Kind",
     "Not",
@@ -52,6 +61,7 @@ __all__ = [
     "RowResult",
     "Safety",
     "Step",
+    "TooManyAttempts",
     "UnknownEntity",
     "VersionConflict",
     "XRMError",

@@ -53,7 +53,7 @@ class XRM:
     def __init__(self, db: Database, *, export_dir: Path | str | None = None) -> None:
         self.db = db
         self.metadata_service = MetadataService(db, Path(export_dir or Path.cwd() / "xrm-exports"))
-        self.security = SecurityService(db, self.metadata_service, self._records_for)
+        self.security_service = SecurityService(db, self.metadata_service, self._records_for)
         self.audit_log: AuditWriter | None = None
         #: Who acts through this object; None until :meth:`as_user` or :meth:`as_system`.
         self.caller: Caller | None = None
@@ -74,8 +74,8 @@ class XRM:
     def as_user(self, user_id: uuid.UUID | str) -> XRM:
         """This XRM acting as a user: every call is checked against their rights."""
         caller = Caller.user(user_id)
-        self.security.refresh()
-        self.security.principal(caller)  # an unknown user fails here, not later
+        self.security_service.refresh()
+        self.security_service.principal(caller)  # an unknown user fails here, not later
         return self._acting(caller)
 
     def as_system(self, reason: str) -> XRM:
@@ -97,14 +97,19 @@ class XRM:
     @property
     def metadata(self) -> MetadataGate:
         """Entity definitions; changes need the customize privilege."""
-        return MetadataGate(self.metadata_service, self.security, self.caller)
+        return MetadataGate(self.metadata_service, self.security_service, self.caller)
+
+    @property
+    def security(self) -> SecurityService:
+        """Users, roles, settings and explanations; managing them needs an administrator."""
+        return self.security_service.bound(self.caller)
 
     @property
     def auth(self) -> Authenticator:
         """Passwords, logins and API tokens; managing them acts as this XRM's caller."""
         from xrm_core.security.auth import Authenticator
 
-        return Authenticator(self.db, self.metadata_service, self.security, self.caller)
+        return Authenticator(self.db, self.metadata_service, self.security_service, self.caller)
 
     def records(self, entity: str, *, as_user: uuid.UUID | str | None = None) -> RecordService:
         """The record service of ``entity`` for this XRM's caller (or ``as_user``).
@@ -122,7 +127,7 @@ class XRM:
             self.metadata_service,
             entity,
             caller=caller,
-            security=self.security,
+            security=self.security_service,
             audit=self.audit_log,
         )
 

@@ -10,7 +10,14 @@ import pytest
 import sqlalchemy as sa
 
 from xrm_core import XRM
-from xrm_core.errors import AccessDenied, BrokenReference, RecordNotFound, XRMError
+from xrm_core.errors import (
+    AccessDenied,
+    BrokenReference,
+    BulkError,
+    RecordNotFound,
+    RecordValidationError,
+    XRMError,
+)
 from xrm_core.records.service import RecordService
 from xrm_core.security.caller import Caller
 
@@ -222,7 +229,9 @@ def test_roles_held_by_a_team_are_inherited_by_its_members(org: Org) -> None:
 
 def test_organization_owned_entities_take_only_organization_scope(org: Org) -> None:
     org.records("country").create({"name": "Iceland"})
-    org.give("bob", org.role("countries own", [("country", "read", "own")]))
+    with pytest.raises(BulkError) as refused:
+        org.role("countries own", [("country", "read", "own")])
+    assert [str(p) for p in refused.value.problems] == ["/0/scope: must be none or organization"]
     assert org.names("country", "bob") == []
 
     org.give("bob", org.role("countries", [("country", "read", "organization")]))
@@ -274,6 +283,34 @@ def test_granting_a_role_takes_effect_at_once_and_in_another_process(org: Org, d
         assert other.as_user(org.users["bob"]).records("contact").count() == 1
     finally:
         other.close()
+
+
+def test_a_role_privilege_names_an_existing_entity(org: Org) -> None:
+    with pytest.raises(BulkError) as refused:
+        org.role("ghosts", [("ghost", "read", "organization")])
+    assert [str(p) for p in refused.value.problems] == ["/0/entity: unknown entity"]
+
+
+def test_business_units_form_one_tree(org: Org) -> None:
+    units = org.records("business_unit")
+    with pytest.raises(RecordValidationError, match="cannot be below itself"):
+        units.update(org.sales, {"parent": org.east})
+    with pytest.raises(RecordValidationError, match="one root"):
+        units.create({"name": "Second root"})
+    assert units.get(org.sales)["parent"] == org.root
+
+
+def test_managing_security_needs_an_administrator(org: Org) -> None:
+    as_bob = org.xrm.as_user(org.users["bob"]).security
+    with pytest.raises(AccessDenied, match="administrator"):
+        as_bob.create_user("mallory", roles=["System Administrator"])
+    with pytest.raises(AccessDenied, match="administrator"):
+        as_bob.configure_hierarchy(enabled=True)
+    org.give("bob", org.xrm.security.role_id("System Administrator"))
+
+    mallory = org.xrm.as_user(org.users["bob"]).security.create_user("mallory")
+
+    assert org.records("user").get(mallory)["created_by"] == org.users["bob"]
 
 
 # -- sharing ---------------------------------------------------------------

@@ -243,7 +243,8 @@ class RecordService:
             next_cursor = encode_cursor(order, [rows[-1][p] for p in positions])
         if selected is not None:
             records = [_pick(r, selected) for r in records]
-        return Page(records, next_cursor, total, tuple(sorted(hidden)))
+        omitted = hidden if selected is None else hidden & set(selected)
+        return Page(records, next_cursor, total, tuple(sorted(omitted)))
 
     def count(self, *, filter: Any = None) -> int:
         """How many records match ``filter``."""
@@ -648,16 +649,16 @@ class RecordService:
 
     def validate_new(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """A new record's values, validated; ``owner_id`` / ``owner_type`` kept aside."""
-        if not isinstance(data, Mapping):
-            return self._validate(
-                lambda: self.metadata.validator(self.entity).validate_create(data)
-            )
-        owner = {k: data[k] for k in ("owner_id", "owner_type") if k in data}
-        fields = {k: v for k, v in data.items() if k not in owner}
-        self.security.check_fields(self.caller, self.definition, fields, "create")
-        values = self._validate(
-            lambda: self.metadata.validator(self.entity).validate_create(fields)
-        )
+        validator = self.metadata.validator(self.entity)
+        owner: dict[str, Any] = {}
+        if isinstance(data, Mapping):
+            # Copied only when an owner is given: bulk creates call this per row.
+            if "owner_id" in data or "owner_type" in data:
+                owner = {k: data[k] for k in ("owner_id", "owner_type") if k in data}
+                data = {k: v for k, v in data.items() if k not in owner}
+            if not self.caller.is_system:
+                self.security.check_fields(self.caller, self.definition, data, "create")
+        values = self._validate(lambda: validator.validate_create(data))
         if owner:
             values.update(self._owner_of(owner))
         return values
@@ -807,6 +808,9 @@ class RecordService:
         """
         self._fill_owners(conn, rows)
         self.security.check_create(conn, self.caller, self.definition, rows)
+        if self.entity in CORE_ENTITIES:
+            for row in rows:
+                self.security.check_core_record(conn, self.entity, row)
         try:
             with conn.begin_nested():
                 conn.execute(self.table().insert(), rows)
@@ -841,7 +845,10 @@ class RecordService:
         self._check_references(conn, values)
         self.authorize(conn, [rid], "update")
         audited = self.audit is not None and self.definition.audited
-        before = self._row(conn, rid) if audited else None
+        core = self.entity in CORE_ENTITIES
+        before = self._row(conn, rid) if audited or core else None
+        if core and before is not None:
+            self.security.check_core_record(conn, self.entity, {**before, **values})
         table = self.table()
         columns: dict[str, Any] = {}
         for f in self.definition.fields:

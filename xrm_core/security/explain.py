@@ -54,7 +54,7 @@ class Explanation:
             "granted" if self.granted else "refused"
         )
         lines = [f"  - {r.text}" for r in self.reasons]
-        if not self.granted:
+        if self.refusal:
             lines.append(f"  - {self.refusal}")
         lines += [f"  - restricted by rule {r!r}" for r in self.restrictions]
         return "\n".join([head, *lines])
@@ -138,9 +138,9 @@ def _scope_match(principal: Principal, scope: Scope, row: Mapping[str, Any]) -> 
         return "the record's business unit is the user's or below it"
     if scope is Scope.BUSINESS_UNIT and unit is not None and unit == principal.business_unit_id:
         return "the record is in the user's business unit"
-    if scope is Scope.OWN and owner == principal.user_id:
+    if scope >= Scope.OWN and owner == principal.user_id:
         return "the user owns the record"
-    if scope is Scope.OWN and owner in principal.teams:
+    if scope >= Scope.OWN and owner in principal.teams:
         team = principal.teams.get(owner, "?")
         return f"the record is owned by the user's team {team!r}"
     return ""

@@ -122,7 +122,9 @@ def _owned(
     elif scope is Scope.BUSINESS_UNIT and principal.business_unit_id is not None:
         params["sec_unit"] = principal.business_unit_id
         parts.append(table.c.business_unit_id == sa.bindparam("sec_unit"))
-    elif scope is Scope.OWN:
+    if scope >= Scope.OWN:
+        # Every scope includes "own": records of the user's teams sit in the teams'
+        # units, and records stay in a unit their owner has left.
         params["sec_owners"] = principal.owners
         parts.append(table.c.owner_id.in_(owners))
     hierarchy = principal.hierarchy

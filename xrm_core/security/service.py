@@ -11,6 +11,7 @@ import json
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -58,14 +59,38 @@ def core_schemas() -> list[dict[str, Any]]:
 class SecurityService:
     """Roles, teams, shares and field permissions, for one database."""
 
-    def __init__(self, db: Database, metadata: MetadataService, records: RecordsFactory) -> None:
+    def __init__(
+        self,
+        db: Database,
+        metadata: MetadataService,
+        records: RecordsFactory,
+        caller: Caller | None = None,
+        *,
+        state: _State | None = None,
+    ) -> None:
         self.db = db
         self.metadata = metadata
         self._records = records
-        self._rules: dict[str, list[Rule]] = {}
-        self._principals: dict[uuid.UUID, Principal] = {}
-        self._lock = threading.Lock()
-        self.version = -1
+        #: Who manages security through this object (installs, creates users, settings).
+        self.caller = caller
+        self._state = state or _State()
+        self._rules = self._state.rules
+        self._principals = self._state.principals
+        self._lock = self._state.lock
+
+    def bound(self, caller: Caller | None) -> SecurityService:
+        """The same service (same caches and rules) managed by ``caller``."""
+        return SecurityService(self.db, self.metadata, self._records, caller, state=self._state)
+
+    def _manager(self) -> Caller:
+        """The caller, if it may manage security: the system context or an administrator."""
+        if self.caller is None:
+            raise AccessDenied(
+                "no caller: manage security through xrm.as_system('why') or as an administrator"
+            )
+        if not self.is_administrator(self.caller):
+            raise AccessDenied("managing security needs an administrator")
+        return self.caller
 
     # -- installation ----------------------------------------------------
 
@@ -80,17 +105,25 @@ class SecurityService:
         Safe to call again: what exists is left as it is. Returns the root
         business unit's id.
         """
+        actor = self._manager()
         missing = [s for s in core_schemas() if not self.metadata.exists(s["x-xrm"]["name"])]
         if missing:
-            self.metadata.define(missing, owner=CORE, actor=_INSTALL)
+            self.metadata.define(missing, owner=CORE, actor=actor)
         with self.db.transaction():
             root = self._root_unit()
             if root is None:
-                root = self._records("business_unit", _INSTALL).create({"name": "Organization"})[
-                    "id"
-                ]
+                units = self._records("business_unit", actor)
+                root = units.create({"name": "Organization"})["id"]
             for name, spec in _BUILTIN_ROLES.items():
-                self._builtin_role(name, spec)
+                if self._find("role", "name", name) is None:
+                    self.create_role(
+                        name,
+                        spec.get("privileges", ()),
+                        description=spec["description"],
+                        administrator=spec.get("administrator", False),
+                        customize=spec.get("customize", False),
+                        builtin=True,
+                    )
         return uuid.UUID(str(root))
 
     def _root_unit(self) -> uuid.UUID | None:
@@ -101,24 +134,35 @@ class SecurityService:
             ).scalar()
         return found
 
-    def _builtin_role(self, name: str, spec: Mapping[str, Any]) -> None:
-        if self._find("role", "name", name) is not None:
-            return
-        role = self._records("role", _INSTALL).create(
-            {
-                "name": name,
-                "description": spec["description"],
-                "administrator": spec.get("administrator", False),
-                "customize": spec.get("customize", False),
-                "builtin": True,
-            }
-        )
-        cells = [
-            {"role": role["id"], "entity": entity, "privilege": privilege, "scope": scope}
-            for entity, privilege, scope in spec.get("privileges", ())
-        ]
-        if cells:
-            self._records("role_privilege", _INSTALL).create_many(cells)
+    def create_role(
+        self,
+        name: str,
+        privileges: Iterable[tuple[str, str, str]] = (),
+        *,
+        description: str = "",
+        administrator: bool = False,
+        customize: bool = False,
+        builtin: bool = False,
+    ) -> uuid.UUID:
+        """Create a role with its privileges, ``(entity or "*", privilege, scope)`` each."""
+        actor = self._manager()
+        with self.db.transaction():
+            role = self._records("role", actor).create(
+                {
+                    "name": name,
+                    "description": description,
+                    "administrator": administrator,
+                    "customize": customize,
+                    "builtin": builtin,
+                }
+            )
+            cells = [
+                {"role": role["id"], "entity": entity, "privilege": privilege, "scope": scope}
+                for entity, privilege, scope in privileges
+            ]
+            if cells:
+                self._records("role_privilege", actor).create_many(cells)
+        return uuid.UUID(str(role["id"]))
 
     def root_business_unit(self) -> uuid.UUID:
         """The business unit at the top of the tree."""
@@ -155,13 +199,14 @@ class SecurityService:
             data["email"] = email
         if manager is not None:
             data["manager"] = manager
+        actor = self._manager()
         with self.db.transaction():
-            users = self._records("user", _INSTALL)
+            users = self._records("user", actor)
             uid: uuid.UUID = users.create(data)["id"]
             for role in roles:
                 users.link(uid, "roles", self.role_id(role))
             for team in teams:
-                self._records("team", _INSTALL).link(team, "members", uid)
+                self._records("team", actor).link(team, "members", uid)
         return uid
 
     def _find(self, entity: str, field: str, value: Any) -> uuid.UUID | None:
@@ -181,6 +226,7 @@ class SecurityService:
                 "the hierarchy depth is a whole number from 1 to 100",
                 [Problem("/depth", "must be from 1 to 100")],
             )
+        self._manager()
         value = {"enabled": bool(enabled), "depth": depth, "update": bool(update)}
         with self.db.transaction() as conn:
             t = setting_table
@@ -242,10 +288,10 @@ class SecurityService:
         with self.db.transaction(write=False) as conn:
             version = conn.execute(sa.select(t.c.value).where(t.c.key == _VERSION_KEY)).scalar()
         version = version or 0
-        if version != self.version:
+        if version != self._state.version:
             with self._lock:
                 self._principals.clear()
-                self.version = version
+                self._state.version = version
 
     def principal(self, caller: Caller) -> Principal:
         """The resolved rights of a user caller; raises AccessDenied for an unknown user."""
@@ -400,6 +446,50 @@ class SecurityService:
                 [Problem("/owner_id", "outside your assign scope")],
             )
 
+    def check_core_record(self, conn: Connection, entity: str, record: Mapping[str, Any]) -> None:
+        """Rules of the core entities that JSON Schema cannot state."""
+        if entity == "role_privilege":
+            self._check_privilege(record)
+        elif entity == "business_unit":
+            self._check_unit(conn, record)
+
+    def _check_privilege(self, record: Mapping[str, Any]) -> None:
+        target = record.get("entity")
+        if target == "*" or target is None:
+            return
+        if not self.metadata.exists(target):
+            raise RecordValidationError(
+                f"no entity called {target!r}", [Problem("/entity", "unknown entity")]
+            )
+        scope = record.get("scope")
+        organization_owned = self.metadata.get(target).ownership is Ownership.ORGANIZATION
+        if organization_owned and scope not in ("none", "organization"):
+            raise RecordValidationError(
+                f"{target!r} is organization-owned: its privileges take none or organization",
+                [Problem("/scope", "must be none or organization")],
+            )
+
+    def _check_unit(self, conn: Connection, record: Mapping[str, Any]) -> None:
+        units = self.metadata.catalog.table("business_unit")
+        tree = dict(conn.execute(sa.select(units.c.id, units.c.parent)).all())
+        tree[record["id"]] = record.get("parent")
+        if record.get("parent") is None:
+            if any(parent is None for uid, parent in tree.items() if uid != record["id"]):
+                raise RecordValidationError(
+                    "the organization has one root business unit; give this one a parent",
+                    [Problem("/parent", "is required")],
+                )
+            return
+        seen, node = {record["id"]}, record.get("parent")
+        while node is not None:
+            if node in seen:
+                raise RecordValidationError(
+                    "a business unit cannot be below itself",
+                    [Problem("/parent", "would make a cycle")],
+                )
+            seen.add(node)
+            node = tree.get(node)
+
     def explain(
         self, user_id: uuid.UUID | str, entity: str, record_id: uuid.UUID | str, privilege: str
     ) -> Explanation:
@@ -441,13 +531,11 @@ def reaches(principal: Principal, scope: Scope, owner_id: Any, unit: Any) -> boo
     """True when a record owned by ``owner_id`` in ``unit`` is within ``scope``."""
     if scope is Scope.ORGANIZATION:
         return True
-    if scope is Scope.SUBTREE:
-        return unit in principal.subtree
-    if scope is Scope.BUSINESS_UNIT:
-        return unit is not None and unit == principal.business_unit_id
-    if scope is Scope.OWN:
-        return owner_id in principal.owners
-    return False
+    if scope is Scope.SUBTREE and unit in principal.subtree:
+        return True
+    if scope is Scope.BUSINESS_UNIT and unit is not None and unit == principal.business_unit_id:
+        return True
+    return scope >= Scope.OWN and owner_id in principal.owners
 
 
 def _secured(definition: EntityDefinition) -> frozenset[str]:
@@ -461,7 +549,15 @@ def _denied(entity: str, privilege: str) -> AccessDenied:
     )
 
 
-_INSTALL = Caller.system("security install")
+@dataclass
+class _State:
+    """What every bound copy of a security service shares."""
+
+    rules: dict[str, list[Rule]] = field(default_factory=dict)
+    principals: dict[uuid.UUID, Principal] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    version: int = -1
+
 
 _ALL = ("create", "read", "update", "delete", "assign", "share")
 _BUILTIN_ROLES: dict[str, dict[str, Any]] = {
