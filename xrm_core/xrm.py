@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
+from xrm_core.audit import AuditLog, AuditView
 from xrm_core.errors import AccessDenied
 from xrm_core.metadata.definition import EntityDefinition
 from xrm_core.metadata.plan import Plan
 from xrm_core.metadata.service import HistoryEntry, MetadataService, Renames, Schema
-from xrm_core.records.service import AuditWriter, RecordService
+from xrm_core.records.service import RecordService
 from xrm_core.security.caller import Caller
 from xrm_core.security.service import CORE, SecurityService
 from xrm_core.storage.database import Database
@@ -54,7 +55,8 @@ class XRM:
         self.db = db
         self.metadata_service = MetadataService(db, Path(export_dir or Path.cwd() / "xrm-exports"))
         self.security_service = SecurityService(db, self.metadata_service, self._records_for)
-        self.audit_log: AuditWriter | None = None
+        self.audit_log = AuditLog(db, self.metadata_service)
+        self.metadata_service.recorders.append(self.audit_log.metadata_change)
         #: Who acts through this object; None until :meth:`as_user` or :meth:`as_system`.
         self.caller: Caller | None = None
 
@@ -103,6 +105,11 @@ class XRM:
     def security(self) -> SecurityService:
         """Users, roles, settings and explanations; managing them needs an administrator."""
         return self.security_service.bound(self.caller)
+
+    @property
+    def audit(self) -> AuditView:
+        """The audit log as this XRM's caller may read it (see docs/audit.md)."""
+        return AuditView(self.audit_log, self.security_service, self._caller())
 
     @property
     def auth(self) -> Authenticator:

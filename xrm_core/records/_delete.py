@@ -1,17 +1,33 @@
-"""The delete walk: each relationship's delete behaviour, applied children first."""
+"""The delete walk: each relationship's delete behaviour, applied children first.
+
+With an audit log, every record the walk deletes is read first (one SELECT
+per chunk, before anything of the walk touches it) and logged as ``delete``
+with its whole image, which is what a restore rebuilds it from; each lookup
+a ``set_null`` relationship clears is logged as an ``update`` of that field.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from xrm_core.audit.log import AuditWriter, RecordChange
 from xrm_core.errors import DeleteRestricted, Problem, pointer
-from xrm_core.metadata.definition import EntityDefinition, FieldDefinition, Kind, OnDelete
+from xrm_core.metadata.definition import (
+    SYSTEM_COLUMNS,
+    EntityDefinition,
+    FieldDefinition,
+    Kind,
+    OnDelete,
+)
 from xrm_core.metadata.service import MetadataService
 from xrm_core.records.results import DeleteReport
+from xrm_core.security.caller import Caller
 
 #: Keeps every IN list well under the databases' bound-parameter limits.
 CHUNK = 500
@@ -20,10 +36,23 @@ CHUNK = 500
 class DeleteWalk:
     """One delete: the records it has reached, and what it did to get there."""
 
-    def __init__(self, conn: Connection, metadata: MetadataService, report: DeleteReport) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        metadata: MetadataService,
+        report: DeleteReport,
+        *,
+        audit: AuditWriter | None = None,
+        caller: Caller | None = None,
+    ) -> None:
+        """``audit`` logs what the walk changes, as done by ``caller`` (needed with it)."""
+        if audit is not None and caller is None:
+            raise ValueError("an audited delete walk needs the caller it runs for")
         self.conn = conn
         self.metadata = metadata
         self.report = report
+        self.audit = audit
+        self.caller = caller
         # Every record this delete has reached; those still in the database are
         # on their way out further up the walk (a cycle, a record its own parent).
         self.seen: set[tuple[str, uuid.UUID]] = set()
@@ -32,10 +61,24 @@ class DeleteWalk:
         """Delete ``ids`` after applying the delete behaviour of what refers to them."""
         ids = [i for i in ids if (definition.name, i) not in self.seen]
         self.seen.update((definition.name, i) for i in ids)
-        for start in range(0, len(ids), CHUNK):
-            self._delete_part(definition, ids[start : start + CHUNK])
+        parts = [ids[start : start + CHUNK] for start in range(0, len(ids), CHUNK)]
+        # Images are read before any part is walked: a cascade from one part can
+        # clear a reference held by a record of a later part before it goes.
+        images = [self._images(definition, part) for part in parts]
+        for part, image in zip(parts, images, strict=True):
+            self._delete_part(definition, part, image)
 
-    def _delete_part(self, definition: EntityDefinition, ids: list[uuid.UUID]) -> None:
+    def _images(self, definition: EntityDefinition, ids: list[uuid.UUID]) -> list[RecordChange]:
+        """``(id, record, None)`` of each record of ``ids``, for the audit log."""
+        if self.audit is None or not definition.audited:
+            return []
+        table = self.metadata.catalog.table(definition.name)
+        rows = self.conn.execute(sa.select(table).where(table.c.id.in_(ids))).mappings()
+        return [(r["id"], _record(definition, r), None) for r in rows]
+
+    def _delete_part(
+        self, definition: EntityDefinition, ids: list[uuid.UUID], images: list[RecordChange]
+    ) -> None:
         catalog = self.metadata.catalog
         for other in self.metadata.entities():
             for f in other.fields:
@@ -51,6 +94,8 @@ class DeleteWalk:
         table = catalog.table(definition.name)
         done = self.conn.execute(table.delete().where(table.c.id.in_(ids)))
         self.report.add(self.report.deleted, definition.name, done.rowcount)
+        if self.audit is not None and self.caller is not None and images:
+            self.audit.write(self.conn, self.caller, definition, "delete", images)
 
     def _referring(
         self, other: EntityDefinition, f: FieldDefinition, entity: str, ids: list[uuid.UUID]
@@ -63,7 +108,15 @@ class DeleteWalk:
         else:
             match = table.c[f.name].in_(ids)
         cleared = {c: None for c in f.columns}
-        referring = list(self.conn.execute(sa.select(table.c.id).where(match)).scalars())
+        audited = self.audit is not None and other.audited and f.audited
+        # The old value of each referring record, when the clear is to be logged.
+        old: dict[uuid.UUID, Any] = {}
+        if audited:
+            found = self.conn.execute(sa.select(table.c.id, *table.c[*f.columns]).where(match))
+            old = {r[0]: _value(f, r[1:]) for r in found}
+            referring = list(old)
+        else:
+            referring = list(self.conn.execute(sa.select(table.c.id).where(match)).scalars())
         leaving = [r for r in referring if (other.name, r) in self.seen]
         if leaving:
             # Records this delete removes anyway neither block it nor count as
@@ -85,9 +138,29 @@ class DeleteWalk:
         if f.on_delete is OnDelete.CASCADE:
             self.delete(other, referring)
             return
+        stamp: dict[str, Any] = {"updated_at": dt.datetime.now(dt.UTC)}
+        if self.caller is not None:
+            stamp["updated_by"] = self.caller.user_id
         self.conn.execute(
-            table.update()
-            .where(match)
-            .values(**cleared, version=table.c.version + 1, updated_at=dt.datetime.now(dt.UTC))
+            table.update().where(match).values(**cleared, version=table.c.version + 1, **stamp)
         )
         self.report.add(self.report.cleared, f"{other.name}.{f.name}", len(referring))
+        if audited and self.audit is not None and self.caller is not None:
+            changes = [(r, {f.name: old[r]}, {f.name: None}) for r in referring]
+            self.audit.write(self.conn, self.caller, other, "update", changes)
+
+
+def _value(f: FieldDefinition, columns: tuple[Any, ...]) -> Any:
+    """A field's value from its columns (a polymorphic lookup has two)."""
+    if f.kind is Kind.POLYMORPHIC_LOOKUP:
+        entity, rid = columns
+        return None if rid is None else {"entity": entity, "id": rid}
+    return columns[0]
+
+
+def _record(definition: EntityDefinition, row: Mapping[Any, Any]) -> dict[str, Any]:
+    """A record, as the record service returns it, from a row of its table."""
+    record = {k: row[k] for k in SYSTEM_COLUMNS}
+    for f in definition.fields:
+        record[f.name] = _value(f, tuple(row[c] for c in f.columns))
+    return record

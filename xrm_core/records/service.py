@@ -14,11 +14,12 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from xrm_core.audit.log import AuditWriter
 from xrm_core.errors import (
     AccessDenied,
     BrokenReference,
@@ -41,6 +42,7 @@ from xrm_core.metadata.models import InvalidRecord, link_validator
 from xrm_core.metadata.service import MetadataService
 from xrm_core.records._bulk import Bulk, columns_of
 from xrm_core.records._delete import DeleteWalk
+from xrm_core.records._restore import RestoreReport, restore
 from xrm_core.records._text import shown
 from xrm_core.records.aggregates import aggregate_query
 from xrm_core.records.query import SYSTEM_FIELDS, QueryBuilder, decode_cursor, encode_cursor
@@ -58,20 +60,6 @@ MAX_VERSION = 2**31 - 1
 _CHUNK = 500
 _STATEMENT_CACHE = 256
 _OWNER_TYPES = ("user", "team")
-
-
-class AuditWriter(Protocol):
-    """Where the record service reports each change (the audit log)."""
-
-    def write(
-        self,
-        conn: Connection,
-        caller: Caller,
-        definition: EntityDefinition,
-        operation: str,
-        changes: Sequence[tuple[uuid.UUID, Mapping[str, Any] | None, Mapping[str, Any] | None]],
-    ) -> None:
-        """Record ``(record id, before, after)`` of each record ``operation`` changed."""
 
 
 @dataclass(frozen=True)
@@ -354,6 +342,16 @@ class RecordService:
             else:
                 savepoint.commit()
         return report
+
+    def restore(self, record_id: uuid.UUID | str) -> RestoreReport:
+        """Bring back a deleted record as its delete left it in the audit log.
+
+        Lookups whose record is gone come back empty and are named in the
+        report. Raises :class:`RecordNotFound` when the record exists or no
+        delete of it was audited, :class:`RecordValidationError` when it does
+        not satisfy the definition as it is now; checked as a create.
+        """
+        return restore(self, record_id)
 
     # -- bulk ------------------------------------------------------------
 
@@ -746,7 +744,7 @@ class RecordService:
             self.security.changed(conn)
 
     def _delete_walk(self, conn: Connection, report: DeleteReport) -> DeleteWalk:
-        return DeleteWalk(conn, self.metadata, report)
+        return DeleteWalk(conn, self.metadata, report, audit=self.audit, caller=self.caller)
 
     def _row(self, conn: Connection, rid: uuid.UUID) -> Record | None:
         """The record as stored, whoever asks (for the audit's before image)."""
