@@ -1,4 +1,4 @@
-"""Command line: ``python -m benchmarks core [--smoke] [--db sqlite|postgresql|all]``."""
+"""Command line: ``python -m benchmarks core|security [--smoke] [--db sqlite|postgresql|all]``."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from benchmarks.core import FULL, SMOKE, Bench
+from benchmarks import core, security
 from benchmarks.results import Result, print_table
 from xrm_core import XRM
 from xrm_core.testing.postgres import PostgresServer
 
 DATABASES = ("sqlite", "postgresql")
+SUITES = ("core", "security")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -24,7 +25,11 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m benchmarks",
         description="Measure xRM against hand-written SQL on the same database.",
     )
-    p.add_argument("suite", choices=["core"], help="which suite to run")
+    p.add_argument(
+        "suite",
+        choices=SUITES,
+        help="core: records against hand-written SQL; security: what permissions cost",
+    )
     p.add_argument("--smoke", action="store_true", help="small sizes: a correctness run in seconds")
     p.add_argument("--db", choices=[*DATABASES, "all"], default="all", help="default: all")
     p.add_argument(
@@ -44,7 +49,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     a busy CI machine checks that the suite works, not how fast it is).
     """
     args = parser().parse_args(argv)
-    sizes = SMOKE if args.smoke else FULL
     databases = DATABASES if args.db == "all" else (args.db,)
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="xrm-bench-") as tmp:
@@ -52,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             with _database(db, Path(tmp), args.postgres_url) as url:
                 xrm = XRM.from_url(url, export_dir=Path(tmp) / "exports").as_system("benchmark")
                 try:
-                    for result in Bench(xrm, db, _progress).run(sizes):
+                    for result in _run(args.suite, xrm, db, args.smoke):
                         results.append(result)
                         print(json.dumps(result.as_json()), flush=True)
                 finally:
@@ -60,6 +64,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stderr.write("\n")
     print_table(results, sys.stderr)
     return 1 if args.strict and not all(r.met for r in results) else 0
+
+
+def _run(suite: str, xrm: XRM, db: str, smoke: bool) -> Iterator[Result]:
+    if suite == "security":
+        sizes = security.SMOKE if smoke else security.FULL
+        return security.Bench(xrm, db, _progress).run(sizes)
+    return core.Bench(xrm, db, _progress).run(core.SMOKE if smoke else core.FULL)
 
 
 @contextmanager

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 
@@ -25,6 +25,8 @@ class Result:
     higher_is_better: bool
     target: float
     size: int
+    #: More keys for the JSON line, such as what was checked (``same_rows``).
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def ratio(self) -> float:
@@ -55,6 +57,7 @@ class Result:
             "target": self.target_text,
             "met": self.met,
             "size": self.size,
+            **self.extra,
         }
 
 

@@ -46,6 +46,8 @@ CORE_ENTITIES = (
 )
 ADMINISTRATOR, CUSTOMIZER, BASIC_USER = "System Administrator", "System Customizer", "Basic User"
 _VERSION_KEY = "security"
+#: Predicates kept per entity (users x privileges) before the cache starts over.
+_ACCESS_CACHE = 4096
 
 RecordsFactory = Callable[[str, Caller], "RecordService"]
 
@@ -333,15 +335,25 @@ class SecurityService:
         over the entity's table or ``table``, an alias of it."""
         if caller.is_system:
             return ALL
-        if table is None:
-            table = self.metadata.catalog.table(definition.name)
-        return access(
-            self.principal(caller),
-            definition,
-            table,
-            privilege,
-            self._rules.get(definition.name, ()),
+        principal = self.principal(caller)
+        rules = self._rules.get(definition.name, ())
+        if table is not None or rules:
+            table = self.metadata.catalog.table(definition.name) if table is None else table
+            return access(principal, definition, table, privilege, rules)
+        # A user's predicate changes only with their principal and the entity's
+        # definition: built once for both, as it is most of a read's own work.
+        cache: dict[tuple[uuid.UUID, str], tuple[Principal, Access]]
+        cache = self.metadata.derived(definition.name, "access", lambda _: {})
+        found = cache.get((principal.user_id, privilege))
+        if found is not None and found[0] is principal:
+            return found[1]
+        built = access(
+            principal, definition, self.metadata.catalog.table(definition.name), privilege
         )
+        if len(cache) >= _ACCESS_CACHE:
+            cache.clear()
+        cache[principal.user_id, privilege] = (principal, built)
+        return built
 
     def unreadable_fields(self, caller: Caller, entity: str) -> frozenset[str]:
         """Secured fields of ``entity`` that ``caller`` may not read."""
