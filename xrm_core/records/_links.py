@@ -1,0 +1,106 @@
+"""Many-to-many links between records, with the attributes a relationship gives them.
+
+A link belongs to its source record: making or removing one is an update of
+the source, and listing them needs the source to be readable.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from xrm_core.errors import Problem, QueryError
+from xrm_core.metadata.definition import ManyToMany
+from xrm_core.metadata.models import link_validator
+from xrm_core.records._arguments import as_uuid, now
+from xrm_core.records._bulk import columns_of
+from xrm_core.records._text import shown
+from xrm_core.records.results import Record
+
+if TYPE_CHECKING:
+    from xrm_core.records.service import RecordService
+
+
+def link(
+    service: RecordService,
+    record_id: uuid.UUID | str,
+    relationship: str,
+    target_id: uuid.UUID | str,
+    attributes: Mapping[str, Any] | None,
+) -> Record:
+    """See :meth:`RecordService.link`."""
+    rel = _relationship(service, relationship)
+    values = service._validate(
+        lambda: link_validator(rel.attributes).validate_create(attributes or {})
+    )
+    columns: dict[str, Any] = {}
+    for f in rel.attributes:
+        columns.update(columns_of(f, values.get(f.name)))
+    source, target = as_uuid(record_id), as_uuid(target_id, "/target_id")
+    table = service.metadata.catalog.link_tables[service.entity, relationship]
+    match = (table.c.source_id == source, table.c.target_id == target)
+    with service.db.transaction() as conn:
+        service._require(conn, service.entity, [source], "/id")
+        service._require(conn, rel.target, [target], "/target_id")
+        service.authorize(conn, [source], "update")
+        service._security_changed(conn)
+        if columns:
+            found = conn.execute(table.update().where(*match).values(**columns)).rowcount
+        else:
+            found = len(conn.execute(sa.select(table.c.source_id).where(*match)).all())
+        if not found:
+            conn.execute(
+                table.insert().values(
+                    source_id=source, target_id=target, created_at=now(), **columns
+                )
+            )
+        return dict(conn.execute(sa.select(table).where(*match)).mappings().one())
+
+
+def unlink(
+    service: RecordService,
+    record_id: uuid.UUID | str,
+    relationship: str,
+    target_id: uuid.UUID | str,
+) -> bool:
+    """See :meth:`RecordService.unlink`."""
+    _relationship(service, relationship)
+    table = service.metadata.catalog.link_tables[service.entity, relationship]
+    with service.db.transaction() as conn:
+        service.authorize(conn, [as_uuid(record_id)], "update")
+        service._security_changed(conn)
+        done = conn.execute(
+            table.delete().where(
+                table.c.source_id == as_uuid(record_id),
+                table.c.target_id == as_uuid(target_id, "/target_id"),
+            )
+        )
+        return bool(done.rowcount)
+
+
+def links(service: RecordService, record_id: uuid.UUID | str, relationship: str) -> list[Record]:
+    """See :meth:`RecordService.links`."""
+    _relationship(service, relationship)
+    table = service.metadata.catalog.link_tables[service.entity, relationship]
+    rid = as_uuid(record_id)
+    with service.db.transaction(write=False) as conn:
+        service.authorize(conn, [rid], "read")
+        rows = conn.execute(
+            sa.select(table)
+            .where(table.c.source_id == rid)
+            .order_by(table.c.created_at, table.c.target_id)
+        ).mappings()
+        return [dict(r) for r in rows]
+
+
+def _relationship(service: RecordService, name: str) -> ManyToMany:
+    try:
+        return service.definition.relationship(name)
+    except KeyError:
+        raise QueryError(
+            f"{service.entity!r} has no many-to-many relationship {shown(name)}",
+            [Problem("/relationship", f"unknown relationship {shown(name)}")],
+        ) from None
