@@ -147,3 +147,54 @@ class TooManyAttempts(XRMError):
     """Repeated failed logins: try again after ``details['retry_after']`` seconds."""
 
     code = "too_many_attempts"
+
+
+class PluginError(XRMError):
+    """A plugin cannot be loaded, installed or used as it is."""
+
+    code = "plugin_error"
+
+
+class InvalidManifest(PluginError):
+    """A plugin's manifest does not satisfy ``schemas/plugin-manifest.schema.json``.
+
+    ``problems`` point into the manifest (``/dependencies/contacts``).
+    """
+
+    code = "invalid_manifest"
+
+
+class InvalidHook(PluginError):
+    """A plugin implements a hook that does not exist, or with the wrong arguments."""
+
+    code = "invalid_hook"
+
+
+class InvalidDeclaration(PluginError):
+    """Something a plugin declares through a hook (a role, a subscriber, ...) is not valid."""
+
+    code = "invalid_declaration"
+
+
+class DuplicatePlugin(PluginError):
+    """Two plugins have the same name."""
+
+    code = "duplicate_plugin"
+
+
+class MissingDependency(PluginError):
+    """A plugin needs another plugin that is not installed."""
+
+    code = "missing_dependency"
+
+
+class PluginVersionConflict(PluginError):
+    """A plugin needs a version of another plugin, or of the core, that is not the one present."""
+
+    code = "plugin_version_conflict"
+
+
+class DependencyCycle(PluginError):
+    """Plugins depend on each other in a circle, so none can be installed first."""
+
+    code = "dependency_cycle"

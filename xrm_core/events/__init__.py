@@ -1,0 +1,1 @@
+"""The event pipeline: stages, subscribers, and (later) the outbox and webhooks."""
