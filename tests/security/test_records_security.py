@@ -20,6 +20,7 @@ from xrm_core.errors import (
 )
 from xrm_core.records.service import RecordService
 from xrm_core.security.caller import Caller
+from xrm_core.security.tables import share_table
 
 ACCOUNT = {
     "x-xrm": {"name": "account"},
@@ -367,6 +368,8 @@ def test_organization_owned_records_are_not_shared(org: Org) -> None:
     country = org.records("country").create({"name": "Iceland"})
     with pytest.raises(XRMError, match="organization-owned"):
         org.records("country").share(country["id"], org.users["bob"])
+    with pytest.raises(XRMError, match="organization-owned"):
+        org.records("country").unshare(country["id"], org.users["bob"])
 
 
 # -- manager hierarchy -----------------------------------------------------
@@ -552,3 +555,28 @@ def test_user_owned_tables_are_indexed_by_owner_and_business_unit(org: Org) -> N
     assert not {("owner_id",), ("business_unit_id",)} & {
         tuple(i["column_names"]) for i in inspector.get_indexes("country")
     }
+
+
+def test_a_version_check_says_nothing_about_a_record_one_cannot_see(org: Org) -> None:
+    daves = org.records("contact", "dave").create({"name": "Dave's"})
+    with pytest.raises(RecordNotFound):
+        org.records("contact", "bob").delete(daves["id"], if_version=7)
+
+
+def test_sharing_again_keeps_who_shared_first_and_when(org: Org) -> None:
+    record = org.records("contact", "bob").create({"name": "Shared"})
+    bob = org.records("contact", "bob")
+    bob.share(record["id"], org.users["dave"])
+    first = _share_row(org, record["id"])
+
+    bob.share(record["id"], org.users["dave"], privileges=["read", "update"])
+
+    again = _share_row(org, record["id"])
+    assert (again["created_at"], again["created_by"]) == (first["created_at"], org.users["bob"])
+    assert (again["can_read"], again["can_update"]) == (True, True)
+
+
+def _share_row(org: Org, record_id: uuid.UUID) -> dict[str, Any]:
+    with org.xrm.db.transaction(write=False) as conn:
+        row = conn.execute(sa.select(share_table).where(share_table.c.record_id == record_id))
+        return dict(row.mappings().one())

@@ -69,15 +69,14 @@ def unlink(
     """See :meth:`RecordService.unlink`."""
     _relationship(service, relationship)
     table = service.metadata.catalog.link_tables[service.entity, relationship]
+    source, target = as_uuid(record_id), as_uuid(target_id, "/target_id")
     with service.db.transaction() as conn:
-        service.authorize(conn, [as_uuid(record_id)], "update")
-        service._security_changed(conn)
+        service.authorize(conn, [source], "update")
         done = conn.execute(
-            table.delete().where(
-                table.c.source_id == as_uuid(record_id),
-                table.c.target_id == as_uuid(target_id, "/target_id"),
-            )
+            table.delete().where(table.c.source_id == source, table.c.target_id == target)
         )
+        if done.rowcount:
+            service._security_changed(conn)
         return bool(done.rowcount)
 
 

@@ -86,18 +86,23 @@ def share(
             share_table.c.principal_id == principal,
         )
         before = conn.execute(sa.select(share_table).where(*match)).mappings().first()
-        conn.execute(share_table.delete().where(*match))
-        values = {
-            "entity": service.entity,
-            "record_id": rid,
-            "principal_id": principal,
-            "principal_type": principal_type,
-            **{f"can_{p}": p in wanted for p in SHARE_PRIVILEGES},
-            "created_at": now(),
-            "created_by": service.caller.user_id,
-        }
-        conn.execute(share_table.insert().values(**values))
-        after = _share_record(values)
+        granted = {f"can_{p}": p in wanted for p in SHARE_PRIVILEGES}
+        values = {"principal_type": principal_type, **granted}
+        if before is None:
+            # Sharing again changes the privileges; who shared first, and when, stays.
+            conn.execute(
+                share_table.insert().values(
+                    entity=service.entity,
+                    record_id=rid,
+                    principal_id=principal,
+                    created_at=now(),
+                    created_by=service.caller.user_id,
+                    **values,
+                )
+            )
+        else:
+            conn.execute(share_table.update().where(*match).values(**values))
+        after = _share_record({**values, "principal_id": principal})
         service._audit(conn, "share", [(rid, _share_record(before) if before else None, after)])
     return after
 
@@ -108,6 +113,7 @@ def unshare(
     """See :meth:`RecordService.unshare`."""
     rid = as_uuid(record_id)
     principal = as_uuid(principal_id, "/principal_id")
+    _require_owned(service)
     with service.db.transaction() as conn:
         service.authorize(conn, [rid], "share")
         match = (

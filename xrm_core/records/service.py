@@ -197,8 +197,9 @@ class RecordService:
         with self.db.transaction() as conn:
             savepoint = conn.begin_nested()
             try:
-                self._current_version(conn, rid, if_version)
+                # Permission first: a version conflict would tell that the record exists.
                 self.authorize(conn, [rid], "delete")
+                self._current_version(conn, rid, if_version)
                 self._delete_walk(conn, report).delete(self.definition, [rid])
                 if any(e in CORE_ENTITIES for e in report.deleted):
                     self.security.changed(conn)
