@@ -272,8 +272,12 @@ def test_paths_and_expansions_through_a_lookup_see_only_readable_records(org: Or
     assert seen["account"]["name"] == "Hidden"
 
 
-def test_granting_a_role_takes_effect_at_once_and_in_another_process(org: Org, db_url: str) -> None:
+def test_granting_a_role_applies_here_at_once_and_in_another_process_within_a_second(
+    org: Org, db_url: str
+) -> None:
     other = XRM.from_url(db_url).as_system("other process")
+    seconds = [100.0]
+    other.security_service.configure_refresh(interval=1.0, clock=lambda: seconds[0])
     try:
         org.records("contact", "dave").create({"name": "Dave's"})
         assert other.as_user(org.users["bob"]).records("contact").count() == 0
@@ -281,6 +285,9 @@ def test_granting_a_role_takes_effect_at_once_and_in_another_process(org: Org, d
         org.give("bob", org.role("everything", [("contact", "read", "organization")]))
 
         assert org.records("contact", "bob").count() == 1
+        seconds[0] += 0.5
+        assert other.as_user(org.users["bob"]).records("contact").count() == 0
+        seconds[0] += 0.5
         assert other.as_user(org.users["bob"]).records("contact").count() == 1
     finally:
         other.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -79,6 +80,13 @@ class SecurityService:
         self._rules = self._state.rules
         self._principals = self._state.principals
         self._lock = self._state.lock
+
+    def configure_refresh(
+        self, *, interval: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        """How often to look for security changes made by other processes (seconds)."""
+        self._state.interval = interval
+        self._state.clock = clock
 
     def bound(self, caller: Caller | None) -> SecurityService:
         """The same service (same caches and rules) managed by ``caller``."""
@@ -284,8 +292,17 @@ class SecurityService:
         with self._lock:
             self._principals.clear()
 
-    def refresh(self) -> None:
-        """Forget cached principals if another process changed security since."""
+    def refresh(self, *, force: bool = False) -> None:
+        """Forget cached principals if another process changed security since.
+
+        Looks at most once per :attr:`refresh_interval` seconds (unless
+        ``force``): a change made in another process applies here within that
+        time, one made in this process at once.
+        """
+        now = self._state.clock()
+        if not force and now - self._state.checked_at < self._state.interval:
+            return
+        self._state.checked_at = now
         t = state_table
         with self.db.transaction(write=False) as conn:
             version = conn.execute(sa.select(t.c.value).where(t.c.key == _VERSION_KEY)).scalar()
@@ -569,6 +586,11 @@ class _State:
     principals: dict[uuid.UUID, Principal] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     version: int = -1
+    #: When the version was last compared (``clock`` seconds).
+    checked_at: float = float("-inf")
+    #: Seconds between two looks at the security version (see ``refresh``).
+    interval: float = 1.0
+    clock: Callable[[], float] = time.monotonic
 
 
 _ALL = ("create", "read", "update", "delete", "assign", "share")
