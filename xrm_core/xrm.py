@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 
 from xrm_core.audit import AuditLog, AuditView
 from xrm_core.errors import AccessDenied
+from xrm_core.events.bus import EventBus
 from xrm_core.metadata.definition import EntityDefinition
 from xrm_core.metadata.plan import Plan
 from xrm_core.metadata.service import HistoryEntry, MetadataService, Renames, Schema
@@ -56,6 +57,8 @@ class XRM:
         self.metadata_service = MetadataService(db, Path(export_dir or Path.cwd() / "xrm-exports"))
         self.security_service = SecurityService(db, self.metadata_service, self._records_for)
         self.audit_log = AuditLog(db, self.metadata_service)
+        #: Subscribers to record changes and domain events (see docs/events.md).
+        self.events = EventBus()
         self.metadata_service.recorders.append(self.audit_log.metadata_change)
         #: Who acts through this object; None until :meth:`as_user` or :meth:`as_system`.
         self.caller: Caller | None = None
@@ -136,6 +139,7 @@ class XRM:
             caller=caller,
             security=self.security_service,
             audit=self.audit_log,
+            events=self.events,
         )
 
     @contextmanager

@@ -1,7 +1,8 @@
 """The delete walk: each relationship's delete behaviour, applied children first.
 
-With an audit log, every record the walk deletes is read first (one SELECT
-per chunk, before anything of the walk touches it) and logged as ``delete``
+When the audit log or event handlers want them, every record the walk deletes
+is read first (one SELECT per chunk, before anything of the walk touches it),
+handed to ``before`` handlers, and logged as ``delete``
 with its whole image, which is what a restore rebuilds it from; each lookup
 a ``set_null`` relationship clears is logged as an ``update`` of that field.
 """
@@ -16,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from xrm_core.audit.log import AuditWriter, RecordChange
+from xrm_core.audit.log import RecordChange
 from xrm_core.errors import DeleteRestricted, Problem, pointer
 from xrm_core.metadata.definition import (
     SYSTEM_COLUMNS,
@@ -26,8 +27,8 @@ from xrm_core.metadata.definition import (
     OnDelete,
 )
 from xrm_core.metadata.service import MetadataService
+from xrm_core.records._changes import ChangeLog
 from xrm_core.records.results import DeleteReport
-from xrm_core.security.caller import Caller
 
 #: Keeps every IN list well under the databases' bound-parameter limits.
 CHUNK = 500
@@ -42,17 +43,13 @@ class DeleteWalk:
         metadata: MetadataService,
         report: DeleteReport,
         *,
-        audit: AuditWriter | None = None,
-        caller: Caller | None = None,
+        changes: ChangeLog | None = None,
     ) -> None:
-        """``audit`` logs what the walk changes, as done by ``caller`` (needed with it)."""
-        if audit is not None and caller is None:
-            raise ValueError("an audited delete walk needs the caller it runs for")
+        """``changes`` is where the walk reports what it changes (handlers, audit)."""
         self.conn = conn
         self.metadata = metadata
         self.report = report
-        self.audit = audit
-        self.caller = caller
+        self.changes = changes
         # Every record this delete has reached; those still in the database are
         # on their way out further up the walk (a cycle, a record its own parent).
         self.seen: set[tuple[str, uuid.UUID]] = set()
@@ -70,7 +67,7 @@ class DeleteWalk:
 
     def _images(self, definition: EntityDefinition, ids: list[uuid.UUID]) -> list[RecordChange]:
         """``(id, record, None)`` of each record of ``ids``, for the audit log."""
-        if self.audit is None or not definition.audited:
+        if self.changes is None or not self.changes.wants(definition, "delete"):
             return []
         table = self.metadata.catalog.table(definition.name)
         rows = self.conn.execute(sa.select(table).where(table.c.id.in_(ids))).mappings()
@@ -92,10 +89,12 @@ class DeleteWalk:
                     done = self.conn.execute(link.delete().where(end.in_(ids)))
                     self.report.add(self.report.unlinked, link.name, done.rowcount)
         table = catalog.table(definition.name)
+        if self.changes is not None and images:
+            self.changes.before(self.conn, definition, "delete", images)
         done = self.conn.execute(table.delete().where(table.c.id.in_(ids)))
         self.report.add(self.report.deleted, definition.name, done.rowcount)
-        if self.audit is not None and self.caller is not None and images:
-            self.audit.write(self.conn, self.caller, definition, "delete", images)
+        if self.changes is not None and images:
+            self.changes.write(self.conn, self.changes.caller, definition, "delete", images)
 
     def _referring(
         self, other: EntityDefinition, f: FieldDefinition, entity: str, ids: list[uuid.UUID]
@@ -108,7 +107,7 @@ class DeleteWalk:
         else:
             match = table.c[f.name].in_(ids)
         cleared = {c: None for c in f.columns}
-        audited = self.audit is not None and other.audited and f.audited
+        audited = self.changes is not None and self.changes.wants(other, "update")
         # The old value of each referring record, when the clear is to be logged.
         old: dict[uuid.UUID, Any] = {}
         if audited:
@@ -139,15 +138,15 @@ class DeleteWalk:
             self.delete(other, referring)
             return
         stamp: dict[str, Any] = {"updated_at": dt.datetime.now(dt.UTC)}
-        if self.caller is not None:
-            stamp["updated_by"] = self.caller.user_id
+        if self.changes is not None:
+            stamp["updated_by"] = self.changes.caller.user_id
         self.conn.execute(
             table.update().where(match).values(**cleared, version=table.c.version + 1, **stamp)
         )
         self.report.add(self.report.cleared, f"{other.name}.{f.name}", len(referring))
-        if audited and self.audit is not None and self.caller is not None:
+        if audited and self.changes is not None:
             changes = [(r, {f.name: old[r]}, {f.name: None}) for r in referring]
-            self.audit.write(self.conn, self.caller, other, "update", changes)
+            self.changes.write(self.conn, self.changes.caller, other, "update", changes)
 
 
 def _value(f: FieldDefinition, columns: tuple[Any, ...]) -> Any:

@@ -40,6 +40,10 @@ def assign(
         before = service._row(conn, rid)
         if before is None:
             raise RecordNotFound(f"no {service.entity} with id {rid}", details={"id": str(rid)})
+        moved = {"owner_id": owner, "owner_type": owner_type, "business_unit_id": unit}
+        service.changes.before(
+            conn, service.definition, "assign", [(rid, before, {**before, **moved})]
+        )
         table = service.table()
         row = (
             conn.execute(

@@ -47,7 +47,7 @@ def restore(service: RecordService, record_id: uuid.UUID | str) -> RestoreReport
     entity = service.entity
     definition = service.definition
     log = service.audit
-    if not isinstance(log, AuditLog):
+    if not isinstance(log, AuditLog):  # the log is where the deleted image is kept
         raise RecordNotFound(f"no audit log to restore {entity} {rid} from")
     with service.db.transaction() as conn:
         table = service.table()

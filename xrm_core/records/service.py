@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from xrm_core.audit.log import AuditWriter
+from xrm_core.audit.log import AuditWriter, RecordChange
 from xrm_core.errors import (
     AccessDenied,
     BrokenReference,
@@ -31,6 +31,7 @@ from xrm_core.errors import (
     VersionConflict,
     pointer,
 )
+from xrm_core.events.bus import EventBus
 from xrm_core.ids import new_id
 from xrm_core.metadata.definition import SYSTEM_COLUMNS, EntityDefinition, Kind
 from xrm_core.metadata.models import InvalidRecord
@@ -39,6 +40,7 @@ from xrm_core.records import _links, _ownership, _reading
 from xrm_core.records._arguments import MAX_VERSION as MAX_VERSION
 from xrm_core.records._arguments import as_uuid, bulk_rows, check_version, now
 from xrm_core.records._bulk import Bulk, columns_of
+from xrm_core.records._changes import ChangeLog
 from xrm_core.records._delete import DeleteWalk
 from xrm_core.records._reading import MAX_LIMIT as MAX_LIMIT
 from xrm_core.records._restore import RestoreReport, restore
@@ -69,6 +71,7 @@ class RecordService:
         caller: Caller,
         security: SecurityService,
         audit: AuditWriter | None = None,
+        events: EventBus | None = None,
     ) -> None:
         self.db = db
         self.metadata = metadata
@@ -76,6 +79,9 @@ class RecordService:
         self.caller = caller
         self.security = security
         self.audit = audit
+        self.events = events
+        #: Where writes report: event stages and the audit log.
+        self.changes = ChangeLog(caller, audit, events)
         metadata.get(entity)  # raises UnknownEntity now rather than at first use
 
     def _service(self, entity: str) -> RecordService:
@@ -87,6 +93,7 @@ class RecordService:
             caller=self.caller,
             security=self.security,
             audit=self.audit,
+            events=self.events,
         )
 
     @property
@@ -382,6 +389,7 @@ class RecordService:
 
     def validate_new(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """A new record's values, validated; ``owner_id`` / ``owner_type`` kept aside."""
+        data = self.changes.propose(self.entity, "create", data)
         validator = self.metadata.validator(self.entity)
         owner: dict[str, Any] = {}
         if isinstance(data, Mapping):
@@ -402,15 +410,14 @@ class RecordService:
         operation: str,
         changes: Sequence[tuple[uuid.UUID, Mapping[str, Any] | None, Mapping[str, Any] | None]],
     ) -> None:
-        if self.audit is not None and changes:
-            self.audit.write(conn, self.caller, self.definition, operation, changes)
+        self.changes.write(conn, self.caller, self.definition, operation, changes)
 
     def _security_changed(self, conn: Connection) -> None:
         if self.entity in CORE_ENTITIES:
             self.security.changed(conn)
 
     def _delete_walk(self, conn: Connection, report: DeleteReport) -> DeleteWalk:
-        return DeleteWalk(conn, self.metadata, report, audit=self.audit, caller=self.caller)
+        return DeleteWalk(conn, self.metadata, report, changes=self.changes)
 
     def _row(self, conn: Connection, rid: uuid.UUID) -> Record | None:
         """The record as stored, whoever asks (for the audit's before image)."""
@@ -466,7 +473,7 @@ class RecordService:
     def insert(
         self, conn: Connection, rows: list[dict[str, Any]], *, operation: str = "create"
     ) -> None:
-        """Insert table rows at once, owners filled in and checked, then audited.
+        """Insert table rows at once: owners filled in and checked, handlers run, audited.
 
         A refused row raises the core's error.
         """
@@ -475,14 +482,17 @@ class RecordService:
         if self.entity in CORE_ENTITIES:
             for row in rows:
                 self.security.check_core_record(conn, self.entity, row)
+        made: list[RecordChange] = []
+        if self.changes.wants(self.definition, operation):
+            as_record = self.row_as_record()
+            made = [(r["id"], None, as_record(r)) for r in rows]
+            self.changes.before(conn, self.definition, operation, made)
         try:
             with conn.begin_nested():
                 conn.execute(self.table().insert(), rows)
         except sa.exc.IntegrityError as exc:
             raise translate_integrity_error(exc, self.definition) from None
-        if self.audit is not None and self.definition.audited:
-            as_record = self.row_as_record()
-            self._audit(conn, operation, [(r["id"], None, as_record(r)) for r in rows])
+        self._audit(conn, operation, made)
         self._security_changed(conn)
 
     def apply_update(
@@ -503,16 +513,20 @@ class RecordService:
         """
         rid = as_uuid(record_id)
         check_version(if_version, version_at)
+        changes = self.changes.propose(self.entity, "update", changes, rid)
         if isinstance(changes, Mapping):
             self.security.check_fields(self.caller, self.definition, changes, "update")
         values = validate(changes)
         self._check_references(conn, values)
         self.authorize(conn, [rid], "update")
-        audited = self.audit is not None and self.definition.audited
+        reported = self.changes.wants(self.definition, "update")
         core = self.entity in CORE_ENTITIES
-        before = self._row(conn, rid) if audited or core else None
+        before = self._row(conn, rid) if reported or core else None
         if core and before is not None:
             self.security.check_core_record(conn, self.entity, {**before, **values})
+        if reported and before is not None:
+            proposed = {**before, **values}
+            self.changes.before(conn, self.definition, "update", [(rid, before, proposed)])
         table = self.table()
         columns: dict[str, Any] = {}
         for f in self.definition.fields:
@@ -543,7 +557,7 @@ class RecordService:
             self._current_version(conn, rid, if_version)
             raise AssertionError("unreachable: the version check raises")  # pragma: no cover
         after = self.to_record(row)
-        if before is not None:
+        if reported and before is not None:
             self._audit(conn, "update", [(rid, before, after)])
         self._security_changed(conn)
         return self._hide(after)

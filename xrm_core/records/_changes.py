@@ -1,0 +1,150 @@
+"""What every write reports, in one place: event stages and the audit log.
+
+Writers call :meth:`ChangeLog.propose` with the caller's input (the ``validate``
+stage), :meth:`ChangeLog.before` just before their statement and
+:meth:`ChangeLog.write` just after it, in the same transaction. Nothing is
+built when nobody listens: an entity without subscribers and without auditing
+costs one dictionary lookup per call.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from sqlalchemy.engine import Connection
+
+from xrm_core.audit.log import AuditWriter, RecordChange
+from xrm_core.context import correlation_id
+from xrm_core.events.bus import EventBus
+from xrm_core.events.model import Event, Proposal, Stage, changed_fields
+from xrm_core.ids import new_id
+from xrm_core.metadata.definition import EntityDefinition
+from xrm_core.security.caller import Caller
+
+#: The event each operation raises, after the entity's name: ``contact.created``.
+EVENT_NAMES = {
+    "create": "created",
+    "update": "updated",
+    "delete": "deleted",
+    "assign": "assigned",
+    "share": "shared",
+    "unshare": "unshared",
+    "restore": "restored",
+}
+
+
+def event_name(entity: str, operation: str) -> str:
+    """``contact.created`` for a create of a contact."""
+    return f"{entity}.{EVENT_NAMES[operation]}"
+
+
+class ChangeLog:
+    """The event bus and the audit log, as one caller's writes see them."""
+
+    def __init__(self, caller: Caller, audit: AuditWriter | None, events: EventBus | None) -> None:
+        self.caller = caller
+        self.audit = audit
+        self.events = events
+
+    def wants(self, definition: EntityDefinition, operation: str) -> bool:
+        """True when a write must read the records it changes (for the log or for handlers)."""
+        if self.audit is not None and definition.audited:
+            return True
+        return self.events is not None and self.events.listens(
+            event_name(definition.name, operation), definition.name
+        )
+
+    def propose(
+        self,
+        entity: str,
+        operation: Literal["create", "update"],
+        data: Any,
+        record_id: uuid.UUID | None = None,
+    ) -> Any:
+        """The input after ``validate`` subscribers had their say (a copy when they did)."""
+        if self.events is None or not isinstance(data, Mapping):
+            return data
+        name = event_name(entity, operation)
+        if not self.events.subscribers("validate", name, entity):
+            return data
+        proposal = Proposal(
+            entity,
+            operation,
+            dict(data),
+            record_id,
+            self.caller.user_id,
+            correlation_id() or "",
+            self.events.depth,
+        )
+        self.events.validate(proposal)
+        return proposal.data
+
+    def before(
+        self,
+        conn: Connection,
+        definition: EntityDefinition,
+        operation: str,
+        changes: Sequence[RecordChange],
+    ) -> None:
+        """Run ``before`` subscribers, in the transaction, ahead of the write."""
+        self._run("before", definition, operation, changes)
+
+    def write(
+        self,
+        conn: Connection,
+        caller: Caller,
+        definition: EntityDefinition,
+        operation: str,
+        changes: Sequence[RecordChange],
+    ) -> None:
+        """After the write: the audit entries, then ``after`` subscribers (an error rolls back)."""
+        if self.audit is not None and changes:
+            self.audit.write(conn, caller, definition, operation, changes)
+        self._run("after", definition, operation, changes)
+
+    def _run(
+        self,
+        stage: Stage,
+        definition: EntityDefinition,
+        operation: str,
+        changes: Sequence[RecordChange],
+    ) -> None:
+        if self.events is None or not changes:
+            return
+        name = event_name(definition.name, operation)
+        if not self.events.subscribers(stage, name, definition.name):
+            return
+        for event in _events(self.caller, self.events.depth, definition.name, name, changes):
+            self.events.run(stage, event)
+
+
+def _events(
+    caller: Caller, depth: int, entity: str, name: str, changes: Sequence[RecordChange]
+) -> list[Event]:
+    now = dt.datetime.now(dt.UTC)
+    common: dict[str, Any] = {
+        "name": name,
+        "entity": entity,
+        "actor_id": caller.user_id,
+        "reason": caller.reason or None,
+        "correlation_id": correlation_id() or "",
+        "depth": depth,
+        "occurred_at": now,
+    }
+    return [
+        Event(
+            id=new_id(),
+            record_id=record_id,
+            changed=changed_fields(before, after),
+            before=None if before is None else dict(before),
+            after=None if after is None else dict(after),
+            **common,
+        )
+        for record_id, before, after in changes
+    ]
+
+
+__all__ = ["EVENT_NAMES", "ChangeLog", "event_name"]
