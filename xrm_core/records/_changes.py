@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from sqlalchemy.engine import Connection
 
@@ -41,13 +41,27 @@ def event_name(entity: str, operation: str) -> str:
     return f"{entity}.{EVENT_NAMES[operation]}"
 
 
-class ChangeLog:
-    """The event bus and the audit log, as one caller's writes see them."""
+class OutboxWriter(Protocol):
+    """Where ``committed`` events wait, in the writer's transaction, for ``xrm worker``."""
 
-    def __init__(self, caller: Caller, audit: AuditWriter | None, events: EventBus | None) -> None:
+    def enqueue(self, conn: Connection, events: Sequence[Event]) -> None:
+        """Keep ``events`` for delivery to their ``committed`` subscribers."""
+
+
+class ChangeLog:
+    """The event bus, the outbox and the audit log, as one caller's writes see them."""
+
+    def __init__(
+        self,
+        caller: Caller,
+        audit: AuditWriter | None,
+        events: EventBus | None,
+        outbox: OutboxWriter | None = None,
+    ) -> None:
         self.caller = caller
         self.audit = audit
         self.events = events
+        self.outbox = outbox
 
     def wants(self, definition: EntityDefinition, operation: str) -> bool:
         """True when a write must read the records it changes (for the log or for handlers)."""
@@ -100,10 +114,18 @@ class ChangeLog:
         operation: str,
         changes: Sequence[RecordChange],
     ) -> None:
-        """After the write: the audit entries, then ``after`` subscribers (an error rolls back)."""
+        """After the write: the audit entries, ``after`` subscribers (an error rolls
+        back), then the outbox for ``committed`` ones."""
         if self.audit is not None and changes:
             self.audit.write(conn, caller, definition, operation, changes)
-        self._run("after", definition, operation, changes)
+        events = self._run("after", definition, operation, changes)
+        if self.outbox is None or self.events is None or not changes:
+            return
+        name = event_name(definition.name, operation)
+        if self.events.subscribers("committed", name, definition.name):
+            if events is None:
+                events = _events(self.caller, self.events.depth, definition.name, name, changes)
+            self.outbox.enqueue(conn, events)
 
     def _run(
         self,
@@ -111,14 +133,17 @@ class ChangeLog:
         definition: EntityDefinition,
         operation: str,
         changes: Sequence[RecordChange],
-    ) -> None:
+    ) -> list[Event] | None:
+        """Run ``stage``; the events it built (None when nobody listened)."""
         if self.events is None or not changes:
-            return
+            return None
         name = event_name(definition.name, operation)
         if not self.events.subscribers(stage, name, definition.name):
-            return
-        for event in _events(self.caller, self.events.depth, definition.name, name, changes):
+            return None
+        events = _events(self.caller, self.events.depth, definition.name, name, changes)
+        for event in events:
             self.events.run(stage, event)
+        return events
 
 
 def _events(

@@ -40,7 +40,7 @@ from xrm_core.records import _links, _ownership, _reading
 from xrm_core.records._arguments import MAX_VERSION as MAX_VERSION
 from xrm_core.records._arguments import as_uuid, bulk_rows, check_version, now
 from xrm_core.records._bulk import Bulk, columns_of
-from xrm_core.records._changes import ChangeLog
+from xrm_core.records._changes import ChangeLog, OutboxWriter
 from xrm_core.records._delete import DeleteWalk
 from xrm_core.records._reading import MAX_LIMIT as MAX_LIMIT
 from xrm_core.records._restore import RestoreReport, restore
@@ -72,6 +72,7 @@ class RecordService:
         security: SecurityService,
         audit: AuditWriter | None = None,
         events: EventBus | None = None,
+        outbox: OutboxWriter | None = None,
     ) -> None:
         self.db = db
         self.metadata = metadata
@@ -80,8 +81,9 @@ class RecordService:
         self.security = security
         self.audit = audit
         self.events = events
-        #: Where writes report: event stages and the audit log.
-        self.changes = ChangeLog(caller, audit, events)
+        self.outbox = outbox
+        #: Where writes report: event stages, the outbox and the audit log.
+        self.changes = ChangeLog(caller, audit, events, outbox)
         metadata.get(entity)  # raises UnknownEntity now rather than at first use
 
     def _service(self, entity: str) -> RecordService:
@@ -94,6 +96,7 @@ class RecordService:
             security=self.security,
             audit=self.audit,
             events=self.events,
+            outbox=self.outbox,
         )
 
     @property
