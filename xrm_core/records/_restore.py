@@ -13,6 +13,7 @@ from xrm_core.audit.log import AuditLog
 from xrm_core.errors import Problem, RecordNotFound, RecordValidationError
 from xrm_core.metadata.definition import EntityDefinition, Kind, Ownership
 from xrm_core.metadata.models import InvalidRecord
+from xrm_core.records._arguments import as_uuid
 from xrm_core.records.results import Record
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def restore(service: RecordService, record_id: uuid.UUID | str) -> RestoreReport
     definition in force (a required field added since, without a default).
     The insert checks the caller's create permission and is audited as ``restore``.
     """
-    rid = _as_uuid(record_id)
+    rid = as_uuid(record_id)
     entity = service.entity
     definition = service.definition
     log = service.audit
@@ -133,14 +134,3 @@ def _owner(
         return None
     units = service.security.owner_units(conn, [(kind, owner)])
     return (owner, kind) if owner in units else None
-
-
-def _as_uuid(value: uuid.UUID | str) -> uuid.UUID:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise RecordNotFound(
-            f"{value!r} is not a record id", [Problem("/id", "not a valid id")]
-        ) from None
