@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import click
 
 from xrm_core import demo
 from xrm_core.errors import XRMError
+from xrm_core.events.worker import Worker
 from xrm_core.metadata.plan import Plan
 from xrm_core.xrm import XRM
 
@@ -159,6 +165,71 @@ def entity_drop(url: str, name: str, dry_run: bool, confirm: bool) -> None:
             for path in applied.exports:
                 click.echo(f"exported records to {path}")
             click.echo("dropped.")
+
+
+@main.command("worker")
+@database_option
+@click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
+@click.option(
+    "--batch",
+    default=100,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="Deliveries claimed at a time.",
+)
+@click.option(
+    "--poll",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds to wait when nothing is due.",
+)
+def worker_command(url: str, once: bool, batch: int, poll: float) -> None:
+    """Deliver committed events from the outbox to their subscribers.
+
+    Several workers may run at once, on any machines. SIGTERM or Ctrl-C stops
+    the worker once the delivery under way is done; a second Ctrl-C quits at
+    once (that delivery is then made again by a worker later).
+    """
+    with _opened(url) as xrm:
+        worker = Worker(
+            xrm.db, xrm.events, name=f"{socket.gethostname()}:{os.getpid()}", batch=batch
+        )
+        if worker.subscribers:
+            click.echo(f"worker {worker.name} delivers to: {', '.join(worker.subscribers)}")
+        else:
+            click.echo(
+                f"worker {worker.name}: no committed subscribers in this process; "
+                "deliveries wait for a worker that has them."
+            )
+        if once:
+            total = 0
+            while claims := worker.claim():
+                total += worker.deliver(claims)
+                if len(claims) < batch:
+                    break
+            click.echo(f"delivered {total}.")
+            return
+        stop = threading.Event()
+        with _stopping_on_signals(stop):
+            click.echo(f"delivering from {url}; Ctrl-C or SIGTERM stops.")
+            total = worker.run(stop, poll)
+        click.echo(f"stopped; delivered {total}.")
+
+
+@contextmanager
+def _stopping_on_signals(stop: threading.Event) -> Iterator[None]:
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {s: signal.signal(s, handle) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def _parse_renames(renames: tuple[str, ...]) -> dict[str, dict[str, str]]:

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from xrm_core.audit import AuditLog, AuditView
 from xrm_core.errors import AccessDenied
 from xrm_core.events.bus import EventBus
+from xrm_core.events.outbox import Outbox
 from xrm_core.metadata.definition import EntityDefinition
 from xrm_core.metadata.plan import Plan
 from xrm_core.metadata.service import HistoryEntry, MetadataService, Renames, Schema
@@ -59,6 +60,8 @@ class XRM:
         self.audit_log = AuditLog(db, self.metadata_service)
         #: Subscribers to record changes and domain events (see docs/events.md).
         self.events = EventBus()
+        #: Committed events waiting for ``xrm worker``, and the change feed (docs/events.md).
+        self.outbox = Outbox(db, self.events)
         self.metadata_service.recorders.append(self.audit_log.metadata_change)
         #: Who acts through this object; None until :meth:`as_user` or :meth:`as_system`.
         self.caller: Caller | None = None
@@ -140,6 +143,7 @@ class XRM:
             security=self.security_service,
             audit=self.audit_log,
             events=self.events,
+            outbox=self.outbox,
         )
 
     @contextmanager

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from xrm_core.context import correlated
 from xrm_core.errors import XRMError
 from xrm_core.events.model import MAX_DEPTH, Chain, Event, Proposal, Stage, Subscriber
 
@@ -59,6 +60,12 @@ class EventBus:
             self._matching[key] = found
         return found
 
+    def of_stage(self, stage: Stage) -> list[Subscriber]:
+        """Every subscriber of ``stage``, by name."""
+        return sorted(
+            (s for s in self._subscribers.values() if s.stage == stage), key=lambda s: s.name
+        )
+
     def listens(self, name: str, entity: str | None) -> bool:
         """True when any stage after validation wants events called ``name``."""
         return any(
@@ -93,6 +100,24 @@ class EventBus:
         with self._handling(event.entity, event.record_id, f"{event.name}:{stage}"):
             for subscriber in subscribers:
                 subscriber.handler(event)
+
+    def deliver(self, subscriber: Subscriber, event: Event) -> None:
+        """Call a ``committed`` handler for ``event``, as if one level below it.
+
+        The outbox delivers after the transaction, in another context, so the
+        chain the event came from is gone; its depth is restored so that handlers
+        which keep changing what they react to stop at the same limit.
+        """
+        outer = Chain([(None, None, f"(outbox, depth {n})") for n in range(event.depth)])
+        token = self._chain.set(outer)
+        try:
+            with (
+                correlated(event.correlation_id or None),
+                self._handling(event.entity, event.record_id, f"{event.name}:committed"),
+            ):
+                subscriber.handler(event)
+        finally:
+            self._chain.reset(token)
 
     @contextmanager
     def _handling(
