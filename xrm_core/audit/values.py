@@ -5,8 +5,8 @@ entry outlives the definition it was written under. Reading turns them back
 with the definition in force where the field still exists and the text still
 fits its kind; anything else is returned as stored.
 
-Writing converts nothing in Python: :func:`dumps` hands values to the C JSON
-encoder, which calls back only for the few that JSON has no type for. A bulk
+Writing converts nothing in Python: :func:`dumps` hands values to orjson,
+which calls back only for the few it has no type for (decimals). A bulk
 create audits every record it writes, so this is where its cost is.
 """
 
@@ -15,12 +15,12 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import enum
-import json
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from json import encoder as _json
 from typing import Any
+
+import orjson
 
 from xrm_core.metadata.definition import EntityDefinition, Kind
 
@@ -51,19 +51,13 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
-def _make_dumps() -> Callable[[Any], str]:
-    # The C encoder made once, not per call as json.dumps does: that setup is
-    # half the cost of a record's few hundred bytes.
-    make = getattr(_json, "c_make_encoder", None)
-    if make is None:  # pragma: no cover - CPython always has the accelerator
-        return json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=plain).encode
-    # (markers, default, encoder, indent, key and item separators, sort_keys, skipkeys, allow_nan)
-    encode = make(None, plain, _json.encode_basestring, None, ":", ",", False, False, True)
-    return lambda value: "".join(encode(value, 0))
+def dumps(value: Any) -> str:
+    """``value`` as compact JSON text (UTF-8, not escaped to ASCII).
 
-
-#: ``value`` as compact JSON text (UTF-8, not escaped to ASCII).
-dumps: Callable[[Any], str] = _make_dumps()
+    orjson encodes UUIDs and datetimes itself, five times faster than the
+    standard library's encoder, and calls :func:`plain` for the rest.
+    """
+    return orjson.dumps(value, default=plain).decode()
 
 
 _SYSTEM_KINDS: dict[str, Kind | None] = {
