@@ -45,9 +45,8 @@ from xrm_core.records.service import RecordService
 from xrm_core.security.caller import Caller
 from xrm_core.security.explain import Explanation
 from xrm_core.security.predicates import Rule
+from xrm_core.version import __version__
 from xrm_core.xrm import XRM
-
-__version__ = "0.1.0"
 
 __all__ = [
     "XRM",

@@ -20,6 +20,8 @@ from xrm_core import demo
 from xrm_core.errors import XRMError
 from xrm_core.events.worker import Worker
 from xrm_core.metadata.plan import Plan
+from xrm_core.plugins.manager import make_plugin_manager
+from xrm_core.plugins.startup import start
 from xrm_core.xrm import XRM
 
 DEFAULT_URL = "sqlite:///xrm.db"
@@ -192,6 +194,7 @@ def worker_command(url: str, once: bool, batch: int, poll: float) -> None:
     once (that delivery is then made again by a worker later).
     """
     with _opened(url) as xrm:
+        start(xrm, make_plugin_manager())
         worker = Worker(
             xrm.db, xrm.events, name=f"{socket.gethostname()}:{os.getpid()}", batch=batch
         )

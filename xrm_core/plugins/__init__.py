@@ -27,6 +27,7 @@ from xrm_core.plugins.manifest import (
     manifest_from_distribution,
     resolve,
 )
+from xrm_core.plugins.startup import start
 
 __all__ = [
     "DEFAULT_PLUGINS",
@@ -46,4 +47,5 @@ __all__ = [
     "manifest_from_distribution",
     "plugin_manifests",
     "resolve",
+    "start",
 ]

@@ -1,0 +1,39 @@
+"""Starting the plugins of an XRM: their subscribers, permission rules and start-up hooks.
+
+This is what a process running plugins does once (the server, ``xrm worker``);
+installing a plugin's entities and roles into a database is the lifecycle's job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import pluggy
+
+from xrm_core.plugins.manager import call_each, contributions, plugin_manifests
+from xrm_core.plugins.manifest import resolve
+from xrm_core.version import __version__
+
+if TYPE_CHECKING:
+    from xrm_core.xrm import XRM
+
+
+def start(xrm: XRM, pm: pluggy.PluginManager) -> list[str]:
+    """Subscribe ``pm``'s plugins to ``xrm``'s events, add their rules, call ``xrm_startup``.
+
+    Plugins are taken in dependency order; a missing dependency, a version
+    conflict or a cycle refuses them all (the errors of
+    :func:`~xrm_core.plugins.resolve`). Returns the plugins' names, in order.
+    """
+    order = [m.name for m in resolve(plugin_manifests(pm).values(), __version__)]
+    for plugin, subscribers in contributions(pm, "xrm_subscribers", order).items():
+        for subscriber in subscribers:
+            xrm.events.subscribe(replace(subscriber, owner=plugin))
+    for rules in contributions(pm, "xrm_permission_rules", order).values():
+        for rule in rules:
+            xrm.security_service.add_rule(
+                rule.entity, rule.name, rule.build, mode=rule.mode, privileges=rule.privileges
+            )
+    call_each(pm, "xrm_startup", order, xrm=xrm)
+    return order
