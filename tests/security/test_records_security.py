@@ -587,3 +587,17 @@ def _share_row(org: Org, record_id: uuid.UUID) -> dict[str, Any]:
     with org.xrm.db.transaction(write=False) as conn:
         row = conn.execute(sa.select(share_table).where(share_table.c.record_id == record_id))
         return dict(row.mappings().one())
+
+
+def test_an_id_of_no_record_is_not_found_even_for_a_reader_of_everything(org: Org) -> None:
+    org.give("bob", org.role("reads all", [("contact", "read", "organization")]))
+    gone = org.records("contact", "dave").create({"name": "Gone"})
+    org.records("contact").delete(gone["id"])
+
+    for attempt in (
+        lambda: org.records("contact", "bob").update(gone["id"], {"name": "x"}),
+        lambda: org.records("contact", "bob").delete(gone["id"]),
+        lambda: org.records("contact", "bob").update(uuid.uuid4(), {"name": "x"}),
+    ):
+        with pytest.raises(RecordNotFound):
+            attempt()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import enum
+import json
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -57,7 +58,12 @@ def dumps(value: Any) -> str:
     orjson encodes UUIDs and datetimes itself, five times faster than the
     standard library's encoder, and calls :func:`plain` for the rest.
     """
-    return orjson.dumps(value, default=plain).decode()
+    try:
+        return orjson.dumps(value, default=plain).decode()
+    except TypeError:
+        # A whole number past 64 bits (a JSON field may hold one): the standard
+        # encoder writes it exactly, as JSON allows.
+        return json.dumps(value, default=plain, ensure_ascii=False, separators=(",", ":"))
 
 
 _SYSTEM_KINDS: dict[str, Kind | None] = {
