@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,10 +14,13 @@ from sqlalchemy.engine import Connection
 from xrm_core.audit import AuditLog, AuditView
 from xrm_core.errors import AccessDenied
 from xrm_core.events.bus import EventBus
+from xrm_core.events.domain import raise_event
+from xrm_core.events.model import Event
 from xrm_core.events.outbox import Outbox
 from xrm_core.metadata.definition import EntityDefinition
 from xrm_core.metadata.plan import Plan
 from xrm_core.metadata.service import HistoryEntry, MetadataService, Renames, Schema
+from xrm_core.records._changes import EVENT_NAMES
 from xrm_core.records.service import RecordService
 from xrm_core.security.caller import Caller
 from xrm_core.security.service import CORE, SecurityService
@@ -145,6 +148,35 @@ class XRM:
             events=self.events,
             outbox=self.outbox,
         )
+
+    def raise_event(
+        self,
+        name: str,
+        *,
+        data: Mapping[str, Any] | None = None,
+        entity: str | None = None,
+        record_id: uuid.UUID | None = None,
+    ) -> Event:
+        """Raise a domain event (``sales.opportunity.won``) as this XRM's caller.
+
+        ``after`` subscribers run in the current unit of work (an error rolls it
+        back); ``committed`` ones receive it from the outbox.
+        """
+        return raise_event(
+            self.db,
+            self.events,
+            self.outbox,
+            self._caller(),
+            name,
+            data=data,
+            entity=entity,
+            record_id=record_id,
+            reserved=self._names_a_record_change,
+        )
+
+    def _names_a_record_change(self, name: str) -> bool:
+        entity, _, verb = name.partition(".")
+        return verb in EVENT_NAMES.values() and self.metadata_service.exists(entity)
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
