@@ -35,6 +35,7 @@ from xrm_core.metadata.definition import EntityDefinition
 from xrm_core.metadata.service import MetadataService
 from xrm_core.security.caller import Caller
 from xrm_core.storage.database import Database
+from xrm_core.storage.driver_rows import DriverInsert, bind_processor
 from xrm_core.storage.tables import core_metadata
 from xrm_core.storage.types import DocumentType, UTCDateTime
 
@@ -350,38 +351,17 @@ _COMMON_COLUMNS = (
 )
 
 
-def _same(value: Any) -> Any:
-    return value
-
-
 class _RowWriter:
-    """Audit rows straight to the driver, in the form SQLAlchemy would store them.
+    """Audit rows straight to the driver (:mod:`xrm_core.storage.driver_rows`).
 
-    A bulk create audits every record it writes, so this INSERT is as large
-    as the records' own; through SQLAlchemy's executemany it cost about as
-    much again. Here the values of a call go through their column type's
-    bind processor once (so they are stored as SQLAlchemy stores them and
-    read back through the table), ``changes`` through :func:`dumps`, and the
-    rows go to the driver at once: COPY on PostgreSQL with psycopg (about
-    three times faster than INSERT there), one executemany of the driver's
-    cursor elsewhere (SQLAlchemy's ``exec_driver_sql`` still costs a few
-    microseconds a row).
+    The values of a call go through their column's bind processor once,
+    ``changes`` through :func:`dumps`.
     """
 
     def __init__(self, dialect: sa.Dialect) -> None:
-        processors = {
-            c.name: c.type.dialect_impl(dialect).bind_processor(dialect) or _same
-            for c in audit_table.c
-        }
-        self.record_id = processors["record_id"]
-        self.common = [(c, processors[c]) for c in _COMMON_COLUMNS]
-        names = ", ".join((*_ROW_COLUMNS, *_COMMON_COLUMNS))
-        self.copy = None
-        if dialect.name == "postgresql" and dialect.driver == "psycopg":
-            self.copy = f"COPY {audit_table.name} ({names}) FROM STDIN"
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        marks = ", ".join([mark] * (len(_ROW_COLUMNS) + len(_COMMON_COLUMNS)))
-        self.insert = f"INSERT INTO {audit_table.name} ({names}) VALUES ({marks})"
+        self.record_id = bind_processor(audit_table.c.record_id, dialect)
+        self.common = [(c, bind_processor(audit_table.c[c], dialect)) for c in _COMMON_COLUMNS]
+        self.insert = DriverInsert(audit_table, (*_ROW_COLUMNS, *_COMMON_COLUMNS), dialect)
 
     def put(
         self,
@@ -396,20 +376,7 @@ class _RowWriter:
         # their column (32 hex digits is how SQLAlchemy keeps a UUID on SQLite);
         # making a uuid.UUID first costs four times as much.
         values = [(uuid7().hex, prid(rid), dumps(stored), *fixed) for rid, stored in rows]
-        # The driver's own connection, inside the transaction SQLAlchemy began on it.
-        driver = conn.connection.driver_connection
-        if driver is None:
-            raise RuntimeError("the audit log needs an open database connection")
-        if self.copy is not None:
-            with driver.cursor() as cursor, cursor.copy(self.copy) as copy:
-                for row in values:
-                    copy.write_row(row)
-            return
-        cursor = driver.cursor()
-        try:
-            cursor.executemany(self.insert, values)
-        finally:
-            cursor.close()
+        self.insert.write(conn, values)
 
 
 def _decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:

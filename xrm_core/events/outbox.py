@@ -37,6 +37,7 @@ from xrm_core.errors import InvalidDeclaration, Problem, QueryError
 from xrm_core.events.bus import EventBus
 from xrm_core.events.model import Event, Subscriber
 from xrm_core.storage.database import Database
+from xrm_core.storage.driver_rows import DriverInsert, bind_processor
 from xrm_core.storage.tables import core_metadata
 from xrm_core.storage.types import UTCDateTime
 
@@ -306,38 +307,18 @@ _EVENT_COLUMNS = (
 _DELIVERY_COLUMNS = ("id", "event_id", "subscriber", "status", "attempts", "next_attempt_at")
 
 
-def _same(value: Any) -> Any:
-    return value
-
-
 class _RowWriter:
-    """Outbox rows straight to the driver, stored exactly as SQLAlchemy would store them.
+    """Events and deliveries straight to the driver (:mod:`xrm_core.storage.driver_rows`).
 
     A bulk write enqueues a chunk of 500 events at once; through SQLAlchemy's
-    executemany that cost twice as much (30 against 14 µs an event on SQLite). As the
-    audit log does (docs/decisions/0013), values go through their column's
-    bind processor and then to the driver in one go: COPY on PostgreSQL with
-    psycopg, one executemany of the driver's cursor elsewhere.
+    executemany that cost twice as much (30 against 14 µs an event on SQLite).
     """
 
     def __init__(self, dialect: sa.Dialect) -> None:
-        self.copy = dialect.name == "postgresql" and dialect.driver == "psycopg"
-        self.mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        self.uuid = _processor(event_table.c.id, dialect)
-        self.time = _processor(event_table.c.occurred_at, dialect)
-        self.statements = [
-            self._statement(table.name, columns)
-            for table, columns in (
-                (event_table, _EVENT_COLUMNS),
-                (delivery_table, _DELIVERY_COLUMNS),
-            )
-        ]
-
-    def _statement(self, table: str, columns: Sequence[str]) -> str:
-        names = ", ".join(columns)
-        if self.copy:
-            return f"COPY {table} ({names}) FROM STDIN"
-        return f"INSERT INTO {table} ({names}) VALUES ({', '.join([self.mark] * len(columns))})"
+        self.uuid = bind_processor(event_table.c.id, dialect)
+        self.time = bind_processor(event_table.c.occurred_at, dialect)
+        self.events = DriverInsert(event_table, _EVENT_COLUMNS, dialect)
+        self.deliveries = DriverInsert(delivery_table, _DELIVERY_COLUMNS, dialect)
 
     def put(
         self,
@@ -380,28 +361,8 @@ class _RowWriter:
                 for s in subscribers
                 if s.handler is not feed_only
             )
-        # The driver's own connection, inside the transaction SQLAlchemy began on it.
-        driver = conn.connection.driver_connection
-        if driver is None:
-            raise RuntimeError("the outbox needs an open database connection")
-        for statement, values in zip(self.statements, (events, deliveries), strict=True):
-            if not values:
-                continue
-            if self.copy:
-                with driver.cursor() as cursor, cursor.copy(statement) as copy:
-                    for row in values:
-                        copy.write_row(row)
-                continue
-            cursor = driver.cursor()
-            try:
-                cursor.executemany(statement, values)
-            finally:
-                cursor.close()
-
-
-def _processor(column: sa.Column[Any], dialect: sa.Dialect) -> Callable[[Any], Any]:
-    process = column.type.dialect_impl(dialect).bind_processor(dialect)
-    return process or _same
+        self.events.write(conn, events)
+        self.deliveries.write(conn, deliveries)
 
 
 def _check_limit(limit: int) -> None:
