@@ -58,7 +58,6 @@ def xrm_manifest() -> Mapping[str, Any]:
     ``core`` and ``dependencies`` left out are taken from the package's metadata.
     Every plugin must implement it; it answers only for itself.
     """
-    raise NotImplementedError  # specifications are never called
 
 
 @hookspec
@@ -70,7 +69,6 @@ def xrm_entity_schemas() -> Sequence[Mapping[str, Any]]:
     from the plugin's ``schemas/*.json`` files. Lookups may point at the
     plugin's own entities and at those of its dependencies.
     """
-    raise NotImplementedError
 
 
 @hookspec
@@ -82,7 +80,6 @@ def xrm_entity_extensions() -> Sequence[EntityExtension]:
     belong to the extending plugin: uninstalling it removes them, and upgrading
     the extended plugin keeps them.
     """
-    raise NotImplementedError
 
 
 @hookspec
@@ -93,7 +90,6 @@ def xrm_roles() -> Sequence[RoleSpec]:
     values; the roles are created (or updated, keeping an administrator's own
     changes) and owned by the plugin.
     """
-    raise NotImplementedError
 
 
 @hookspec
@@ -105,7 +101,6 @@ def xrm_permission_rules() -> Sequence[Rule]:
     widens access (OR-ed with roles and shares), a ``restrict`` rule narrows it
     (AND-ed). Each rule builds a SQL condition, so whole lists stay one query.
     """
-    raise NotImplementedError
 
 
 @hookspec
@@ -117,7 +112,6 @@ def xrm_subscribers() -> Sequence[Subscriber]:
     (``validate``, ``before``, ``after`` in the transaction; ``committed`` from the
     outbox, after commit).
     """
-    raise NotImplementedError
 
 
 @hookspec
@@ -128,7 +122,6 @@ def xrm_actions() -> Sequence[Action]:
     the core runs each with the caller's permissions and exposes it to REST,
     GraphQL and the CLI.
     """
-    raise NotImplementedError
 
 
 @hookspec
@@ -139,7 +132,6 @@ def xrm_routes() -> Sequence[BaseRoute]:
     ``/plugins/<plugin name>/``. Records and actions need no routes of their own:
     the core serves them for every entity.
     """
-    raise NotImplementedError
 
 
 @hookspec
@@ -149,7 +141,6 @@ def xrm_admin_panels() -> Sequence[AdminPanel]:
     Called when the admin UI is built. Returns :class:`~xrm_core.plugins.AdminPanel`
     values.
     """
-    raise NotImplementedError
 
 
 @hookspec
@@ -172,7 +163,6 @@ def xrm_migrations() -> Sequence[Migration]:
     database run, ``before`` ones before the schema sync and ``after`` ones after
     it, in the order listed, in the same transaction as the schema change.
     """
-    raise NotImplementedError
 
 
 @hookspec
