@@ -24,6 +24,25 @@ class Problem:
         return f"{self.pointer or '/'}: {self.message}"
 
 
+#: Longer input is cut: a message names the culprit, it does not echo a whole payload.
+SHOWN_LIMIT = 80
+
+
+def shown(value: Any) -> str:
+    """Caller input quoted in an error message: ``repr(value)``, cut to 80 characters.
+
+    Never an error itself.
+    """
+    try:
+        text = repr(value)
+    except ValueError:
+        # An int of more than 4300 digits has no text form unless asked for (CVE-2020-10735).
+        return "<a number too large to show>"
+    except RecursionError:
+        return "<a value nested too deep to show>"
+    return text if len(text) <= SHOWN_LIMIT else text[: SHOWN_LIMIT - 3] + "..."
+
+
 def pointer(*parts: str | int) -> str:
     """Build a JSON pointer from path parts, escaping ``~`` and ``/``."""
     escaped = (str(p).replace("~", "~0").replace("/", "~1") for p in parts)

@@ -601,3 +601,23 @@ def test_an_id_of_no_record_is_not_found_even_for_a_reader_of_everything(org: Or
     ):
         with pytest.raises(RecordNotFound):
             attempt()
+
+
+def test_a_user_asks_about_their_own_access_only_and_never_learns_of_unseen_records(
+    org: Org,
+) -> None:
+    daves = org.records("contact", "dave").create({"name": "Dave's"})
+    bobs = org.records("contact", "bob").create({"name": "Bob's"})
+    as_bob = org.xrm.as_user(org.users["bob"]).security
+
+    assert as_bob.explain(org.users["bob"], "contact", bobs["id"], "read").granted
+    with pytest.raises(AccessDenied, match="administrator"):
+        as_bob.explain(org.users["dave"], "contact", daves["id"], "read")
+    with pytest.raises(AccessDenied, match="administrator"):
+        as_bob.can(Caller.user(org.users["dave"]), "contact", daves["id"], "read")
+    with pytest.raises(RecordNotFound):
+        as_bob.explain(org.users["bob"], "contact", daves["id"], "read")
+    with pytest.raises(RecordNotFound):
+        org.xrm.security.explain(org.users["bob"], "contact", "not-an-id", "read")
+    with pytest.raises(RecordNotFound):
+        org.xrm.security.explain("nobody", "contact", bobs["id"], "read")

@@ -4,27 +4,12 @@ is read or written, and the time writes are stamped with."""
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from xrm_core.errors import Problem, QueryError, RecordNotFound, RecordValidationError
-from xrm_core.records._text import shown
+from xrm_core.errors import Problem, QueryError, RecordValidationError, shown
 
 MAX_VERSION = 2**31 - 1
-
-
-def as_uuid(value: uuid.UUID | str, at: str = "/id") -> uuid.UUID:
-    """``value`` as a record id; raises :class:`RecordNotFound` when it is none."""
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        # No record can have such an id: "not found" is what the caller needs to hear.
-        raise RecordNotFound(
-            f"{shown(value)} is not a record id", [Problem(at, "not a valid id")]
-        ) from None
 
 
 def check_version(value: object, at: str = "/if_version") -> None:

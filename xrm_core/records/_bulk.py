@@ -17,10 +17,10 @@ from xrm_core.errors import (
     RecordValidationError,
     XRMError,
     pointer,
+    shown,
 )
 from xrm_core.metadata.definition import FieldDefinition, Kind
 from xrm_core.metadata.models import InvalidRecord
-from xrm_core.records._text import shown
 from xrm_core.records.results import BulkMode, BulkResult, RowResult
 
 if TYPE_CHECKING:

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from xrm_core.errors import Problem, QueryError
+from xrm_core.errors import Problem, QueryError, shown
+from xrm_core.ids import as_uuid
 from xrm_core.metadata.definition import ManyToMany
 from xrm_core.metadata.models import link_validator
-from xrm_core.records._arguments import as_uuid, now
+from xrm_core.records._arguments import now
 from xrm_core.records._bulk import columns_of
-from xrm_core.records._text import shown
 from xrm_core.records.results import Record
 
 if TYPE_CHECKING:

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from xrm_core.errors import BrokenReference, Problem, RecordNotFound, RecordValidationError
+from xrm_core.errors import BrokenReference, Problem, RecordNotFound, RecordValidationError, shown
+from xrm_core.ids import as_uuid
 from xrm_core.metadata.definition import Ownership
-from xrm_core.records._arguments import as_uuid, now
-from xrm_core.records._text import shown
+from xrm_core.records._arguments import now
 from xrm_core.records.results import Record
 from xrm_core.security.tables import SHARE_PRIVILEGES, share_table
 

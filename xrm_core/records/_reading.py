@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from xrm_core.errors import AccessDenied, Problem, QueryError, RecordNotFound
-from xrm_core.records._arguments import as_uuid, listed
+from xrm_core.errors import AccessDenied, Problem, QueryError, RecordNotFound, shown
+from xrm_core.ids import as_uuid
+from xrm_core.records._arguments import listed
 from xrm_core.records._shape import Shape
-from xrm_core.records._text import shown
 from xrm_core.records.aggregates import aggregate_query
 from xrm_core.records.query import SYSTEM_FIELDS, QueryBuilder, decode_cursor, encode_cursor
 from xrm_core.records.results import Page, Record

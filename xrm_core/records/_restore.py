@@ -11,9 +11,9 @@ from sqlalchemy.engine import Connection
 
 from xrm_core.audit.log import AuditLog
 from xrm_core.errors import Problem, RecordNotFound, RecordValidationError
+from xrm_core.ids import as_uuid
 from xrm_core.metadata.definition import EntityDefinition, Kind, Ownership
 from xrm_core.metadata.models import InvalidRecord
-from xrm_core.records._arguments import as_uuid
 from xrm_core.records.results import Record
 
 if TYPE_CHECKING:

@@ -8,9 +8,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from xrm_core.errors import Problem, QueryError, pointer
+from xrm_core.errors import Problem, QueryError, pointer, shown
 from xrm_core.metadata.definition import NUMBER_KINDS, TEMPORAL_KINDS, Kind
-from xrm_core.records._text import shown
 from xrm_core.records.query import QueryBuilder
 
 FUNCTIONS = ("count", "sum", "avg", "min", "max")

@@ -19,8 +19,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
-from xrm_core.errors import Problem, QueryError, pointer
-from xrm_core.records._text import shown
+from xrm_core.errors import Problem, QueryError, pointer, shown
 
 OPERATORS = (
     "eq",

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from pydantic import TypeAdapter
 from pydantic_core import to_jsonable_python
 
-from xrm_core.errors import AccessDenied, Problem, QueryError, pointer
+from xrm_core.errors import AccessDenied, Problem, QueryError, pointer, shown
 from xrm_core.metadata.definition import (
     NUMBER_KINDS,
     TEMPORAL_KINDS,
@@ -32,7 +32,6 @@ from xrm_core.metadata.definition import (
     Kind,
 )
 from xrm_core.metadata.models import value_type
-from xrm_core.records._text import shown
 from xrm_core.records.filters import (
     MAX_CONDITIONS,
     MAX_VALUES,

@@ -32,13 +32,13 @@ from xrm_core.errors import (
     pointer,
 )
 from xrm_core.events.bus import EventBus
-from xrm_core.ids import new_id
+from xrm_core.ids import as_uuid, new_id
 from xrm_core.metadata.definition import SYSTEM_COLUMNS, EntityDefinition, Kind
 from xrm_core.metadata.models import InvalidRecord
 from xrm_core.metadata.service import MetadataService
 from xrm_core.records import _links, _ownership, _reading
 from xrm_core.records._arguments import MAX_VERSION as MAX_VERSION
-from xrm_core.records._arguments import as_uuid, bulk_rows, check_version, now
+from xrm_core.records._arguments import bulk_rows, check_version, now
 from xrm_core.records._bulk import Bulk, columns_of
 from xrm_core.records._changes import ChangeLog, OutboxWriter
 from xrm_core.records._delete import DeleteWalk

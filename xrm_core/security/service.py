@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from xrm_core.errors import AccessDenied, Problem, RecordNotFound, RecordValidationError, pointer
+from xrm_core.ids import as_uuid
 from xrm_core.metadata.definition import EntityDefinition, Ownership
 from xrm_core.metadata.service import MetadataService
 from xrm_core.security.caller import Caller
@@ -405,12 +406,16 @@ class SecurityService:
                 {"fields": refused},
             )
 
-    def can(self, caller: Caller, entity: str, record_id: uuid.UUID, privilege: str) -> bool:
-        """True when ``caller`` may ``privilege`` the record (the per-record check)."""
+    def can(self, caller: Caller, entity: str, record_id: uuid.UUID | str, privilege: str) -> bool:
+        """True when ``caller`` may ``privilege`` the record (the per-record check).
+
+        Through a user's view, only about themself (an administrator: about anyone).
+        """
+        self._may_ask_about(caller.user_id)
         definition = self.metadata.get(entity)
         allowed = self.access(caller, definition, privilege)
         table = self.metadata.catalog.table(entity)
-        query = sa.select(table.c.id).where(table.c.id == record_id)
+        query = sa.select(table.c.id).where(table.c.id == as_uuid(record_id))
         if allowed.where is not None:
             query = query.where(allowed.where)
         with self.db.transaction(write=False) as conn:
@@ -519,6 +524,13 @@ class SecurityService:
             seen.add(node)
             node = tree.get(node)
 
+    def _may_ask_about(self, user_id: uuid.UUID | None) -> None:
+        """A user's view answers questions about that user only; an administrator's, any."""
+        if self.caller is None or self.caller.user_id in (None, user_id):
+            return
+        if not self.is_administrator(self.caller):
+            raise AccessDenied("only an administrator may ask about another user's access")
+
     def explain(
         self, user_id: uuid.UUID | str, entity: str, record_id: uuid.UUID | str, privilege: str
     ) -> Explanation:
@@ -528,11 +540,14 @@ class SecurityService:
                 f"explain takes one of {', '.join(p for p in PRIVILEGES if p != 'create')}",
                 [Problem("/privilege", "unknown privilege")],
             )
-        caller = Caller.user(user_id)
+        rid = as_uuid(record_id)
+        caller = Caller.user(as_uuid(user_id, "/user_id"))
+        self._may_ask_about(caller.user_id)
+        if self.caller is not None and not self.can(self.caller, entity, rid, "read"):
+            raise RecordNotFound(f"no {entity} with id {rid}")  # ids say nothing
         principal = self.principal(caller)
         definition = self.metadata.get(entity)
         table = self.metadata.catalog.table(entity)
-        rid = uuid.UUID(str(record_id))
         with self.db.transaction(write=False) as conn:
             row = conn.execute(sa.select(table).where(table.c.id == rid)).mappings().first()
             if row is None:
