@@ -132,6 +132,8 @@ def test_the_system_context_needs_a_reason() -> None:
 def test_acting_as_an_unknown_user_is_refused(org: Org) -> None:
     with pytest.raises(AccessDenied, match="no user"):
         org.xrm.as_user(uuid.uuid4())
+    with pytest.raises(AccessDenied, match="not a user id"):
+        org.xrm.as_user("garbage")
 
 
 # -- ownership -------------------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from xrm_core.errors import AccessDenied, Problem, shown
+
 
 @dataclass(frozen=True)
 class Caller:
@@ -31,7 +33,14 @@ class Caller:
     @classmethod
     def user(cls, user_id: uuid.UUID | str) -> Caller:
         """A user caller."""
-        return cls(user_id if isinstance(user_id, uuid.UUID) else uuid.UUID(str(user_id)))
+        if isinstance(user_id, uuid.UUID):
+            return cls(user_id)
+        try:
+            return cls(uuid.UUID(str(user_id)))
+        except ValueError:
+            raise AccessDenied(
+                f"{shown(user_id)} is not a user id", [Problem("/user_id", "not a valid id")]
+            ) from None
 
     @property
     def is_system(self) -> bool:
