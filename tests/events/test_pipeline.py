@@ -165,6 +165,7 @@ def test_assign_and_share_raise_their_events(xrm: XRM) -> None:
     xrm.security.install()
     xrm.metadata.define([ACCOUNT, CONTACT])
     seen = record(xrm, "after", "contact.*")
+    ahead = record(xrm, "before", "contact.*")
     bob = xrm.security.create_user("bob")
     ada = xrm.records("contact").create({"name": "Ada"})
 
@@ -179,3 +180,4 @@ def test_assign_and_share_raise_their_events(xrm: XRM) -> None:
         "contact.unshared",
     ]
     assert "owner_id" in seen[1].changed
+    assert [e.name for e in ahead] == [e.name for e in seen]

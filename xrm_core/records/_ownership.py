@@ -84,16 +84,14 @@ def share(
         for privilege in wanted:
             service.authorize(conn, [rid], privilege)
         _owner_unit(service, conn, principal_type, principal, "/principal_id")
-        match = (
-            share_table.c.entity == service.entity,
-            share_table.c.record_id == rid,
-            share_table.c.principal_id == principal,
-        )
+        match = _share_match(service, rid, principal)
         before = conn.execute(sa.select(share_table).where(*match)).mappings().first()
         granted = {f"can_{p}": p in wanted for p in SHARE_PRIVILEGES}
         values = {"principal_type": principal_type, **granted}
+        after = _share_record({**values, "principal_id": principal})
+        change = [(rid, _share_record(before) if before else None, after)]
+        service.changes.before(conn, service.definition, "share", change)
         if before is None:
-            # Sharing again changes the privileges; who shared first, and when, stays.
             conn.execute(
                 share_table.insert().values(
                     entity=service.entity,
@@ -104,10 +102,9 @@ def share(
                     **values,
                 )
             )
-        else:
+        else:  # sharing again changes the privileges; who shared first, and when, stays
             conn.execute(share_table.update().where(*match).values(**values))
-        after = _share_record({**values, "principal_id": principal})
-        service._audit(conn, "share", [(rid, _share_record(before) if before else None, after)])
+        service._audit(conn, "share", change)
     return after
 
 
@@ -120,16 +117,14 @@ def unshare(
     _require_owned(service)
     with service.db.transaction() as conn:
         service.authorize(conn, [rid], "share")
-        match = (
-            share_table.c.entity == service.entity,
-            share_table.c.record_id == rid,
-            share_table.c.principal_id == principal,
-        )
+        match = _share_match(service, rid, principal)
         before = conn.execute(sa.select(share_table).where(*match)).mappings().first()
         if before is None:
             return False
+        change = [(rid, _share_record(before), None)]
+        service.changes.before(conn, service.definition, "unshare", change)
         conn.execute(share_table.delete().where(*match))
-        service._audit(conn, "unshare", [(rid, _share_record(before), None)])
+        service._audit(conn, "unshare", change)
     return True
 
 
@@ -237,6 +232,16 @@ def _share_privileges(privileges: Any) -> list[str]:
             [Problem("/privileges", f"unknown privilege {shown(p)}") for p in unknown],
         )
     return list(dict.fromkeys(privileges))
+
+
+def _share_match(
+    service: RecordService, rid: uuid.UUID, principal: uuid.UUID
+) -> tuple[sa.ColumnElement[bool], ...]:
+    return (
+        share_table.c.entity == service.entity,
+        share_table.c.record_id == rid,
+        share_table.c.principal_id == principal,
+    )
 
 
 def _share_record(row: Mapping[Any, Any]) -> dict[str, Any]:
