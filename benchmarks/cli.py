@@ -1,4 +1,7 @@
-"""Command line: ``python -m benchmarks core|security [--smoke] [--db sqlite|postgresql|all]``."""
+"""Command line: ``python -m benchmarks SUITE [--smoke] [--db sqlite|postgresql|all]``.
+
+Suites: ``core``, ``security``, ``events``.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +13,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from benchmarks import core, security
+from benchmarks import core, events, security
 from benchmarks.results import Result, print_table
 from xrm_core import XRM
 from xrm_core.testing.postgres import PostgresServer
 
 DATABASES = ("sqlite", "postgresql")
-SUITES = ("core", "security")
+SUITES = ("core", "security", "events")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -28,7 +31,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "suite",
         choices=SUITES,
-        help="core: records against hand-written SQL; security: what permissions cost",
+        help=(
+            "core: records against hand-written SQL; security: what permissions cost; "
+            "events: the event pipeline per change, and outbox delivery"
+        ),
     )
     p.add_argument("--smoke", action="store_true", help="small sizes: a correctness run in seconds")
     p.add_argument("--db", choices=[*DATABASES, "all"], default="all", help="default: all")
@@ -70,6 +76,8 @@ def _run(suite: str, xrm: XRM, db: str, smoke: bool) -> Iterator[Result]:
     if suite == "security":
         sizes = security.SMOKE if smoke else security.FULL
         return security.Bench(xrm, db, _progress).run(sizes)
+    if suite == "events":
+        return events.Bench(xrm, db, _progress).run(events.SMOKE if smoke else events.FULL)
     return core.Bench(xrm, db, _progress).run(core.SMOKE if smoke else core.FULL)
 
 

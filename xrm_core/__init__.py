@@ -1,5 +1,6 @@
 """xRM core: entities declared as JSON Schema, stored as real tables, one record service."""
 
+from xrm_core.actions import ActionContext, RegisteredAction
 from xrm_core.errors import (
     AccessDenied,
     AuthenticationFailed,
@@ -11,6 +12,8 @@ from xrm_core.errors import (
     DependencyCycle,
     DuplicatePlugin,
     DuplicateRecord,
+    InvalidActionInput,
+    InvalidActionOutput,
     InvalidDeclaration,
     InvalidHook,
     InvalidManifest,
@@ -22,6 +25,7 @@ from xrm_core.errors import (
     RecordNotFound,
     RecordValidationError,
     TooManyAttempts,
+    UnknownAction,
     UnknownEntity,
     VersionConflict,
     XRMError,
@@ -52,6 +56,7 @@ __all__ = [
     "XRM",
     "AccessDenied",
     "Action",
+    "ActionContext",
     "AdminPanel",
     "And",
     "AuthenticationFailed",
@@ -72,6 +77,8 @@ __all__ = [
     "Event",
     "Explanation",
     "FieldDefinition",
+    "InvalidActionInput",
+    "InvalidActionOutput",
     "InvalidDeclaration",
     "InvalidHook",
     "InvalidManifest",
@@ -92,6 +99,7 @@ __all__ = [
     "RecordNotFound",
     "RecordService",
     "RecordValidationError",
+    "RegisteredAction",
     "RolePrivilege",
     "RoleSpec",
     "RowResult",
@@ -100,6 +108,7 @@ __all__ = [
     "Step",
     "Subscriber",
     "TooManyAttempts",
+    "UnknownAction",
     "UnknownEntity",
     "VersionConflict",
     "XRMError",

@@ -6,8 +6,8 @@ import json
 import os
 import signal
 import socket
-import sys
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,44 +17,15 @@ from typing import Any
 import click
 
 from xrm_core import demo
-from xrm_core.errors import XRMError
+
+# The database option and error handling every ``xrm`` command shares.
+from xrm_core.cli_common import database_option
+from xrm_core.cli_common import opened as _opened
 from xrm_core.events.worker import Worker
 from xrm_core.metadata.plan import Plan
 from xrm_core.plugins.manager import make_plugin_manager
 from xrm_core.plugins.startup import start
 from xrm_core.xrm import XRM
-
-DEFAULT_URL = "sqlite:///xrm.db"
-
-#: Exit codes: 1 for bad input or a refused change, 2 for usage (click's own).
-EXIT_REFUSED = 1
-
-database_option = click.option(
-    "--db",
-    "url",
-    envvar="XRM_DATABASE_URL",
-    default=DEFAULT_URL,
-    show_default=True,
-    help="SQLAlchemy URL of the database (env XRM_DATABASE_URL).",
-)
-
-
-@contextmanager
-def _opened(url: str) -> Iterator[XRM]:
-    """Open the database, turning core errors into a message and an exit code."""
-    try:
-        # The command line acts for the operator of the machine, who could open
-        # the database file anyway; users and tokens come with the server.
-        xrm = XRM.from_url(url).as_system("command line")
-    except Exception as exc:
-        raise click.ClickException(f"cannot open {url}: {exc}") from None
-    try:
-        yield xrm
-    except XRMError as exc:
-        click.echo(f"error [{exc.code}]: {exc}", err=True)
-        sys.exit(EXIT_REFUSED)
-    finally:
-        xrm.close()
 
 
 @click.group()
@@ -169,6 +140,72 @@ def entity_drop(url: str, name: str, dry_run: bool, confirm: bool) -> None:
             click.echo("dropped.")
 
 
+@main.group("action")
+def action_group() -> None:
+    """Plugins' actions (lead.qualify): list and run them."""
+
+
+@action_group.command("list")
+@database_option
+@click.option("--entity", help="Only the actions of this entity.")
+@click.option("--json", "as_json", is_flag=True, help="JSON, with input and output schemas.")
+def action_list(url: str, entity: str | None, as_json: bool) -> None:
+    """List the actions of the installed plugins."""
+    with _opened(url) as xrm:
+        start(xrm, make_plugin_manager())
+        found = xrm.actions.list(entity)
+        if as_json:
+            click.echo(json.dumps([a.to_dict() for a in found], indent=2))
+            return
+        if not found:
+            click.echo("No actions.")
+        for a in found:
+            described = a.action.description or "-"
+            click.echo(f"{a.qualified_name}\t{a.on}\t{a.action.privilege}\t{a.owner}\t{described}")
+
+
+@action_group.command("run")
+@database_option
+@click.argument("name", metavar="ENTITY.NAME")
+@click.argument("record_id", required=False)
+@click.option(
+    "--data", default="{}", metavar="JSON", help="The input: a JSON object, or @FILE holding one."
+)
+@click.option(
+    "--as-user",
+    "user",
+    metavar="USER",
+    help="Act as this user (username or id), with their permissions. Default: the system.",
+)
+def action_run(url: str, name: str, record_id: str | None, data: str, user: str | None) -> None:
+    """Run an action (on the record RECORD_ID, for a record action); print its output as JSON."""
+    given = _action_input(data)
+    with _opened(url) as xrm:
+        start(xrm, make_plugin_manager())
+        caller = xrm if user is None else xrm.as_user(_user_id(xrm, user))
+        click.echo(caller.actions.run(name, record_id, given).model_dump_json(indent=2))
+
+
+def _action_input(data: str) -> Any:
+    if data.startswith("@"):
+        return _read_json(Path(data[1:]))
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        raise click.ClickException(f"--data is not JSON ({exc})") from None
+
+
+def _user_id(xrm: XRM, user: str) -> str:
+    try:
+        return str(uuid.UUID(user))
+    except ValueError:
+        pass
+    found = xrm.records("user").query(filter={"username": user}, limit=1, fields=["id"])
+    if not found.records:
+        raise click.ClickException(f"no user called {user!r}")
+    return str(found.records[0]["id"])
+
+
 @main.command("worker")
 @database_option
 @click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
@@ -196,7 +233,11 @@ def worker_command(url: str, once: bool, batch: int, poll: float) -> None:
     with _opened(url) as xrm:
         start(xrm, make_plugin_manager())
         worker = Worker(
-            xrm.db, xrm.events, name=f"{socket.gethostname()}:{os.getpid()}", batch=batch
+            xrm.db,
+            xrm.events,
+            name=f"{socket.gethostname()}:{os.getpid()}",
+            batch=batch,
+            refresh=xrm.webhook_registry.refresh,
         )
         if worker.subscribers:
             click.echo(f"worker {worker.name} delivers to: {', '.join(worker.subscribers)}")
@@ -268,3 +309,9 @@ def _summary(xrm: XRM) -> None:
         count = xrm.records(definition.name).count()
         owner = xrm.metadata.owner(definition.name)
         click.echo(f"{definition.name:<24}{owner:<12}{len(definition.fields):>7}{count:>10}")
+
+
+# Registered last: the plugins commands use this module's option and error handling.
+from xrm_core.cli_plugins import plugins_group  # noqa: E402
+
+main.add_command(plugins_group)

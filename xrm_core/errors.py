@@ -217,3 +217,45 @@ class DependencyCycle(PluginError):
     """Plugins depend on each other in a circle, so none can be installed first."""
 
     code = "dependency_cycle"
+
+
+class UnknownPlugin(PluginError):
+    """No plugin of that name is available (not found among installed packages)."""
+
+    code = "unknown_plugin"
+
+
+class PluginStateError(PluginError):
+    """The plugin is not in a state for that: not installed, already installed, a downgrade."""
+
+    code = "plugin_state"
+
+
+class PluginInUse(PluginError):
+    """Other installed (or enabled) plugins depend on it; ``details["plugins"]`` names them."""
+
+    code = "plugin_in_use"
+
+
+class OwnershipConflict(PluginError):
+    """A plugin declares an entity, field or role that someone else owns."""
+
+    code = "ownership_conflict"
+
+
+class UnknownAction(XRMError):
+    """No action of that name (``entity.name``) is registered."""
+
+    code = "unknown_action"
+
+
+class InvalidActionInput(XRMError):
+    """An action's input does not satisfy its input model; ``problems`` point into it."""
+
+    code = "invalid_action_input"
+
+
+class InvalidActionOutput(PluginError):
+    """An action's handler returned something its output model refuses (a plugin bug)."""
+
+    code = "invalid_action_output"

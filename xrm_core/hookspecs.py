@@ -118,9 +118,12 @@ def xrm_subscribers() -> Sequence[Subscriber]:
 def xrm_actions() -> Sequence[Action]:
     """Operations the plugin offers on its entities' records (``lead.qualify``).
 
-    Called when an XRM starts. Returns :class:`~xrm_core.plugins.Action` values;
-    the core runs each with the caller's permissions and exposes it to REST,
-    GraphQL and the CLI.
+    Called when an XRM starts (:func:`~xrm_core.plugins.start`). Returns
+    :class:`~xrm_core.plugins.Action` values, registered in ``xrm.actions`` and
+    owned by the plugin; a name another plugin declares too refuses the start.
+    The core runs each with the caller's permissions, in one transaction, raises
+    its event ``entity.name``, and exposes it to REST, GraphQL and the CLI
+    (:mod:`xrm_core.actions`).
     """
 
 

@@ -9,17 +9,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pluggy
 from sqlalchemy.engine import Connection
 
+from xrm_core.actions import ActionRegistry, ActionService
 from xrm_core.audit import AuditLog, AuditView
 from xrm_core.errors import AccessDenied
 from xrm_core.events.bus import EventBus
 from xrm_core.events.domain import raise_event
 from xrm_core.events.model import Event
 from xrm_core.events.outbox import Outbox
+from xrm_core.events.webhook_delivery import WebhookRegistry
+from xrm_core.events.webhooks import Webhooks
 from xrm_core.metadata.definition import EntityDefinition
 from xrm_core.metadata.plan import Plan
 from xrm_core.metadata.service import HistoryEntry, MetadataService, Renames, Schema
+from xrm_core.plugins.lifecycle import PluginService
+from xrm_core.plugins.manager import make_plugin_manager
 from xrm_core.records._changes import EVENT_NAMES
 from xrm_core.records.service import RecordService
 from xrm_core.security.caller import Caller
@@ -56,8 +62,15 @@ class XRM:
     'Ada'
     """
 
-    def __init__(self, db: Database, *, export_dir: Path | str | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        export_dir: Path | str | None = None,
+        plugins: pluggy.PluginManager | None = None,
+    ) -> None:
         self.db = db
+        self._plugin_manager = plugins
         self.metadata_service = MetadataService(db, Path(export_dir or Path.cwd() / "xrm-exports"))
         self.security_service = SecurityService(db, self.metadata_service, self._records_for)
         self.audit_log = AuditLog(db, self.metadata_service)
@@ -65,20 +78,32 @@ class XRM:
         self.events = EventBus()
         #: Committed events waiting for ``xrm worker``, and the change feed (docs/events.md).
         self.outbox = Outbox(db, self.events)
+        #: The database's webhooks, kept on this process's bus (docs/webhooks.md).
+        self.webhook_registry = WebhookRegistry(db, self.events)
+        #: Operations plugins declare (``lead.qualify``); run them through :attr:`actions`.
+        self.action_registry = ActionRegistry()
         self.metadata_service.recorders.append(self.audit_log.metadata_change)
         #: Who acts through this object; None until :meth:`as_user` or :meth:`as_system`.
         self.caller: Caller | None = None
 
     @classmethod
     def from_url(
-        cls, url: str, *, export_dir: Path | str | None = None, **engine_options: Any
+        cls,
+        url: str,
+        *,
+        export_dir: Path | str | None = None,
+        plugins: pluggy.PluginManager | None = None,
+        **engine_options: Any,
     ) -> XRM:
         """Open (and prepare) the database at a SQLAlchemy URL.
 
         ``sqlite:///xrm.db`` is the embedded default; ``postgresql+psycopg://...``
         for production. ``export_dir`` receives values that schema changes drop.
+        ``plugins`` is the plugin manager to install plugins from (by default,
+        one made when first needed, holding the installed packages' plugins).
         """
-        return cls(Database.from_url(url, **engine_options), export_dir=export_dir)
+        db = Database.from_url(url, **engine_options)
+        return cls(db, export_dir=export_dir, plugins=plugins)
 
     # -- who acts --------------------------------------------------------
 
@@ -92,6 +117,23 @@ class XRM:
     def as_system(self, reason: str) -> XRM:
         """This XRM in the system context: no permission checks; ``reason`` is audited."""
         return self._acting(Caller.system(reason))
+
+    def bypassing_handlers(self, reason: str) -> XRM:
+        """This XRM with plugins' ``validate``, ``before`` and ``after`` handlers skipped.
+
+        For bulk imports and data repairs, as the same caller: permissions
+        still apply, ``committed`` subscribers (integrations, webhooks) still
+        get every change, subscribers owned by the core still run, and every
+        audited change says it bypassed handlers and why (see docs/events.md).
+        Raises :class:`~xrm_core.errors.AccessDenied` for a blank ``reason``, and
+        unless the caller is the system context or holds a role with
+        ``bypass_handlers`` (administrators do).
+        """
+        caller = self._caller().bypassing(reason)
+        if not caller.is_system:
+            self.security_service.refresh()
+        self.security_service.check_bypass(caller)
+        return self._acting(caller)
 
     def _acting(self, caller: Caller) -> XRM:
         view = copy.copy(self)
@@ -111,6 +153,18 @@ class XRM:
         return MetadataGate(self.metadata_service, self.security_service, self.caller)
 
     @property
+    def plugin_manager(self) -> pluggy.PluginManager:
+        """The plugins this process can install and start (see docs/plugin-lifecycle.md)."""
+        if self._plugin_manager is None:
+            self._plugin_manager = make_plugin_manager()
+        return self._plugin_manager
+
+    @property
+    def plugins(self) -> PluginService:
+        """Install, upgrade, uninstall, enable and disable plugins (administrators only)."""
+        return PluginService(self, self.plugin_manager)
+
+    @property
     def security(self) -> SecurityService:
         """Users, roles, settings and explanations; managing them needs an administrator."""
         return self.security_service.bound(self.caller)
@@ -127,6 +181,22 @@ class XRM:
 
         return Authenticator(self.db, self.metadata_service, self.security_service, self.caller)
 
+    @property
+    def actions(self) -> ActionService:
+        """Plugins' operations (``lead.qualify``), listed and run as this XRM's caller."""
+        return ActionService(self.action_registry, self)
+
+    @property
+    def webhooks(self) -> Webhooks:
+        """Webhooks (see docs/webhooks.md); managing them needs an administrator."""
+        return Webhooks(
+            self.webhook_registry,
+            self.outbox,
+            self.caller,
+            is_administrator=self.security_service.is_administrator,
+            entity_exists=self.metadata_service.exists,
+        )
+
     def records(self, entity: str, *, as_user: uuid.UUID | str | None = None) -> RecordService:
         """The record service of ``entity`` for this XRM's caller (or ``as_user``).
 
@@ -138,6 +208,8 @@ class XRM:
         return self._records_for(entity, self._caller())
 
     def _records_for(self, entity: str, caller: Caller) -> RecordService:
+        # Webhooks another process changed apply here within a second.
+        self.webhook_registry.refresh()
         return RecordService(
             self.db,
             self.metadata_service,
@@ -162,6 +234,7 @@ class XRM:
         ``after`` subscribers run in the current unit of work (an error rolls it
         back); ``committed`` ones receive it from the outbox.
         """
+        self.webhook_registry.refresh()
         return raise_event(
             self.db,
             self.events,
@@ -186,6 +259,7 @@ class XRM:
 
     def close(self) -> None:
         """Release database connections."""
+        self.webhook_registry.close()
         self.db.dispose()
 
 

@@ -33,7 +33,7 @@ from xrm_core.errors import Problem, QueryError
 from xrm_core.ids import new_id
 from xrm_core.metadata.definition import EntityDefinition
 from xrm_core.metadata.service import MetadataService
-from xrm_core.security.caller import Caller
+from xrm_core.security.caller import BYPASS_MARK, Caller
 from xrm_core.storage.database import Database
 from xrm_core.storage.driver_rows import DriverInsert, bind_processor
 from xrm_core.storage.tables import core_metadata
@@ -108,6 +108,11 @@ class AuditEntry:
     record_id: uuid.UUID | None
     operation: str
     changes: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def bypassed_handlers(self) -> bool:
+        """True for a change made while plugins' handlers were bypassed (see docs/events.md)."""
+        return self.reason is not None and self.reason.startswith(BYPASS_MARK)
 
     @property
     def cursor(self) -> str:
@@ -236,6 +241,27 @@ class AuditLog:
             conditions.append(t.c.at < _aware(until, "/until"))
         return self._page(conditions, limit, cursor)
 
+    def bypassed(
+        self,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> list[AuditEntry]:
+        """Changes made while plugins' handlers were bypassed, newest first.
+
+        ``since`` inclusive, ``until`` exclusive; reads every entry in the
+        period (the reason is not indexed), which suits an auditor's question.
+        """
+        t = audit_table
+        conditions = [t.c.reason.startswith(BYPASS_MARK, autoescape=True)]
+        if since is not None:
+            conditions.append(t.c.at >= _aware(since, "/since"))
+        if until is not None:
+            conditions.append(t.c.at < _aware(until, "/until"))
+        return self._page(conditions, limit, cursor)
+
     def by_correlation(self, correlation_id: str) -> list[AuditEntry]:
         """Everything one unit of work (a request, a command, an import) did, oldest first."""
         t = audit_table
@@ -281,7 +307,7 @@ class AuditLog:
             "at": self.clock(),
             "actor_id": None if caller is None else caller.user_id,
             "actor_type": "system" if system else "user",
-            "reason": caller.reason if caller is not None and system else None,
+            "reason": None if caller is None else caller.audit_reason,
             "correlation_id": correlation[:MAX_CORRELATION],
             "entity": entity,
             "operation": operation,

@@ -37,6 +37,7 @@ class AuditView:
     - a definition's changes: anyone (definitions are not secret);
     - a user's actions: administrators, and the user themself;
     - a unit of work (correlation id): administrators only;
+    - the changes made while bypassing handlers: administrators only;
 
     and in every entry, the changes of secured fields the caller may not read
     are left out.
@@ -87,6 +88,20 @@ class AuditView:
                 details={"user_id": str(uid)},
             )
         entries = self.log.by_user(uid, since=since, until=until, limit=limit, cursor=cursor)
+        return self._readable(entries)
+
+    def bypassed(
+        self,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> list[AuditEntry]:
+        """Changes made while handlers were bypassed, newest first; administrators only."""
+        if not self._administrator():
+            raise AccessDenied("only administrators may list the changes that bypassed handlers")
+        entries = self.log.bypassed(since=since, until=until, limit=limit, cursor=cursor)
         return self._readable(entries)
 
     def by_correlation(self, correlation_id: str) -> list[AuditEntry]:

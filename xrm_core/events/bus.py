@@ -12,6 +12,9 @@ from xrm_core.context import correlated
 from xrm_core.errors import XRMError
 from xrm_core.events.model import MAX_DEPTH, Chain, Event, Proposal, Stage, Subscriber
 
+#: The owner of the core's own subscribers: they run even when handlers are bypassed.
+CORE_OWNER = "core"
+
 
 class EventLoop(XRMError):
     """Handlers kept raising events: too deep, or the same event for the same record again."""
@@ -38,6 +41,16 @@ class EventBus:
             self._subscribers[subscriber.name] = subscriber
             self._matching.clear()
 
+    def replace(self, subscriber: Subscriber) -> None:
+        """Put ``subscriber`` in place of the one of the same name, or add it.
+
+        One step, so that a write running meanwhile sees the old subscriber or
+        the new one, never neither (webhooks change this way).
+        """
+        with self._lock:
+            self._subscribers[subscriber.name] = subscriber
+            self._matching.clear()
+
     def unsubscribe(self, name: str) -> None:
         """Remove the subscriber called ``name`` (nothing if there is none)."""
         with self._lock:
@@ -49,15 +62,27 @@ class EventBus:
         key = (stage, name, entity)
         found = self._matching.get(key)
         if found is None:
-            found = sorted(
-                (
-                    s
-                    for s in self._subscribers.values()
-                    if s.stage == stage and s.matches(name, entity)
-                ),
-                key=lambda s: (s.order, s.name),
-            )
-            self._matching[key] = found
+            # Under the lock: a list built while another thread (un)subscribes
+            # would otherwise be cached after that change cleared the cache.
+            with self._lock:
+                found = sorted(
+                    (
+                        s
+                        for s in self._subscribers.values()
+                        if s.stage == stage and s.matches(name, entity)
+                    ),
+                    key=lambda s: (s.order, s.name),
+                )
+                self._matching[key] = found
+        return found
+
+    def running(
+        self, stage: Stage, name: str, entity: str | None, *, bypass: bool = False
+    ) -> list[Subscriber]:
+        """:meth:`subscribers`, or with ``bypass`` only the core's own (see docs/events.md)."""
+        found = self.subscribers(stage, name, entity)
+        if bypass and found:
+            return [s for s in found if s.owner == CORE_OWNER]
         return found
 
     def of_stage(self, stage: Stage) -> list[Subscriber]:
@@ -66,10 +91,13 @@ class EventBus:
             (s for s in self._subscribers.values() if s.stage == stage), key=lambda s: s.name
         )
 
-    def listens(self, name: str, entity: str | None) -> bool:
-        """True when any stage after validation wants events called ``name``."""
-        return any(
-            self.subscribers(stage, name, entity) for stage in ("before", "after", "committed")
+    def listens(self, name: str, entity: str | None, *, bypass: bool = False) -> bool:
+        """True when any stage after validation wants events called ``name``.
+
+        With ``bypass``, ``before`` and ``after`` count only the core's own subscribers.
+        """
+        return bool(self.subscribers("committed", name, entity)) or any(
+            self.running(stage, name, entity, bypass=bypass) for stage in ("before", "after")
         )
 
     # -- running ---------------------------------------------------------
@@ -80,20 +108,24 @@ class EventBus:
         chain = self._chain.get()
         return 0 if chain is None else chain.depth
 
-    def validate(self, proposal: Proposal) -> None:
-        """Run ``validate`` subscribers; they may change ``proposal.data`` or raise."""
+    def validate(self, proposal: Proposal, *, bypass: bool = False) -> None:
+        """Run ``validate`` subscribers (only the core's with ``bypass``); they may change
+        ``proposal.data`` or raise."""
         name = f"{proposal.entity}.{'created' if proposal.operation == 'create' else 'updated'}"
-        subscribers = self.subscribers("validate", name, proposal.entity)
+        subscribers = self.running("validate", name, proposal.entity, bypass=bypass)
         if not subscribers:
             return
         with self._handling(proposal.entity, proposal.record_id, f"{name}:validate"):
             for subscriber in subscribers:
                 subscriber.handler(proposal)
 
-    def run(self, stage: Stage, event: Event) -> None:
-        """Run the ``before`` or ``after`` subscribers of ``event``; an error propagates."""
+    def run(self, stage: Stage, event: Event, *, bypass: bool = False) -> None:
+        """Run the ``before`` or ``after`` subscribers of ``event`` (only the core's with
+        ``bypass``); an error propagates."""
         subscribers = [
-            s for s in self.subscribers(stage, event.name, event.entity) if s.wants(event.changed)
+            s
+            for s in self.running(stage, event.name, event.entity, bypass=bypass)
+            if s.wants(event.changed)
         ]
         if not subscribers:
             return
@@ -101,8 +133,8 @@ class EventBus:
             for subscriber in subscribers:
                 subscriber.handler(event)
 
-    def deliver(self, subscriber: Subscriber, event: Event) -> None:
-        """Call a ``committed`` handler for ``event``, as if one level below it.
+    def deliver(self, subscriber: Subscriber, event: Event) -> object:
+        """Call a ``committed`` handler for ``event``, as if one level below it; its result.
 
         The outbox delivers after the transaction, in another context, so the
         chain the event came from is gone; its depth is restored so that handlers
@@ -115,7 +147,7 @@ class EventBus:
                 correlated(event.correlation_id or None),
                 self._handling(event.entity, event.record_id, f"{event.name}:committed"),
             ):
-                subscriber.handler(event)
+                return subscriber.handler(event)
         finally:
             self._chain.reset(token)
 

@@ -51,12 +51,12 @@ def raise_event(
             entity=entity,
             record_id=record_id,
             actor_id=caller.user_id,
-            reason=caller.reason or None,
+            reason=caller.audit_reason,
             data=dict(data or {}),
             correlation_id=correlation_id() or "",
             depth=bus.depth,
             occurred_at=dt.datetime.now(dt.UTC),
         )
-        bus.run("after", event)
+        bus.run("after", event, bypass=bool(caller.bypass))
         outbox.enqueue(conn, [event])
     return event

@@ -11,6 +11,8 @@ nothing to deliver. Two tables:
     one row per event and subscriber: ``pending`` until a worker
     (:class:`~xrm_core.events.worker.Worker`, ``xrm worker``) delivers it,
     then ``delivered``, or ``dead`` after too many failures.
+``xrm_delivery_attempt``
+    the delivery log: one row per attempt (:mod:`xrm_core.events.attempts`).
 
 The change feed (:meth:`Outbox.feed`) reads the log in commit order from a
 cursor. Ids are time-ordered but are made before commit, so a transaction that
@@ -34,6 +36,7 @@ from sqlalchemy.engine import Connection
 from uuid_utils import uuid7
 
 from xrm_core.errors import InvalidDeclaration, Problem, QueryError
+from xrm_core.events.attempts import Attempt, attempt_table
 from xrm_core.events.bus import EventBus
 from xrm_core.events.model import Event, Subscriber
 from xrm_core.storage.database import Database
@@ -291,8 +294,36 @@ class Outbox:
             rows = conn.execute(query).mappings().all()
         return [Delivery(**{f: r[f] for f in _DELIVERY_FIELDS}) for r in rows]
 
+    def attempts(
+        self,
+        *,
+        delivery_id: uuid.UUID | None = None,
+        subscriber: str | None = None,
+        event_id: uuid.UUID | None = None,
+        limit: int = 100,
+    ) -> list[Attempt]:
+        """The delivery log of one delivery, subscriber or event.
+
+        Deliveries oldest first, and each one's attempts by number (workers'
+        clocks may disagree; the numbers do not).
+        """
+        _check_limit(limit)
+        a, d = attempt_table, delivery_table
+        query = sa.select(a, d.c.event_id, d.c.subscriber).join(d, d.c.id == a.c.delivery_id)
+        if delivery_id is not None:
+            query = query.where(a.c.delivery_id == delivery_id)
+        if subscriber is not None:
+            query = query.where(d.c.subscriber == subscriber)
+        if event_id is not None:
+            query = query.where(d.c.event_id == event_id)
+        query = query.order_by(a.c.delivery_id, a.c.number).limit(limit)
+        with self.db.transaction(write=False) as conn:
+            rows = conn.execute(query).mappings().all()
+        return [Attempt(**{f: r[f] for f in _ATTEMPT_FIELDS}) for r in rows]
+
 
 _DELIVERY_FIELDS = tuple(Delivery.__dataclass_fields__)
+_ATTEMPT_FIELDS = tuple(Attempt.__dataclass_fields__)
 
 _EVENT_COLUMNS = (
     "id",

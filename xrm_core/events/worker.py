@@ -9,9 +9,14 @@ delivered (quick successes together, at least every :data:`FLUSH` seconds), or
 failed and due again after an exponential backoff, or dead after too many
 attempts (:meth:`~xrm_core.events.outbox.Outbox.replay` brings it back).
 
-A worker that dies mid-delivery leaves its lease behind; once it expires,
-another worker delivers the event again. Handlers must therefore tolerate a
-second delivery of the same event: they dedupe by ``event.id``.
+Each attempt is a row of the delivery log (:mod:`xrm_core.events.attempts`),
+written with the claim and completed with the outcome in the same
+transactions, so the log costs no transaction of its own.
+
+A worker that dies mid-delivery leaves its lease behind (and an attempt
+without an outcome); once the lease expires, another worker delivers the
+event again. Handlers must therefore tolerate a second delivery of the same
+event: they dedupe by ``event.id``.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from xrm_core.events.attempts import DeliveryFailed, Outcome, Receipt, attempt_table
 from xrm_core.events.bus import EventBus, EventLoop
 from xrm_core.events.model import Event, Subscriber
 from xrm_core.events.outbox import delivery_table, event_table, feed_only
@@ -53,6 +59,31 @@ class Claim:
     attempts: int
     payload: str
     leased_until: dt.datetime
+    #: This attempt's number in the delivery log.
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class _Tried:
+    """An attempt that ended, as the delivery log keeps it."""
+
+    claim: Claim
+    started_at: dt.datetime
+    duration: float
+    outcome: Outcome
+    status_code: int | None = None
+    error: str | None = None
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "b_delivery": self.claim.delivery_id,
+            "b_number": self.claim.attempt,
+            "b_started": self.started_at,
+            "b_outcome": self.outcome,
+            "b_duration": self.duration,
+            "b_status": self.status_code,
+            "b_error": self.error,
+        }
 
 
 def _utcnow() -> dt.datetime:
@@ -68,7 +99,9 @@ class Worker:
     seconds, at most ``max_backoff``, shortened by up to half at random
     unless ``jitter`` is off, and is dead after ``max_attempts``. Deliveries
     to a subscriber this process does not have are left for a process that
-    does. Raises ValueError for settings out of range.
+    does. ``refresh`` is called before each claim, to pick up subscribers
+    that live in the database (webhooks) and changed in another process.
+    Raises ValueError for settings out of range.
     """
 
     def __init__(
@@ -84,6 +117,7 @@ class Worker:
         max_backoff: float = 3600.0,
         jitter: bool = True,
         clock: Callable[[], dt.datetime] = _utcnow,
+        refresh: Callable[[], object] | None = None,
     ) -> None:
         if not name or len(name) > 200:
             raise ValueError("a worker needs a name of 1 to 200 characters")
@@ -101,10 +135,13 @@ class Worker:
         self.max_backoff = max_backoff
         self.jitter = jitter
         self.clock = clock
+        self.refresh = refresh
 
     @property
     def subscribers(self) -> list[str]:
         """The names of the subscribers this worker delivers to (this process's bus)."""
+        if self.refresh is not None:
+            self.refresh()
         return sorted(_committed(self.bus))
 
     # -- rounds ----------------------------------------------------------
@@ -138,7 +175,7 @@ class Worker:
         """Lease up to ``batch`` due deliveries to this worker's subscribers, oldest first."""
         if self.db.in_transaction:
             raise RuntimeError("a worker claims in a transaction of its own, not inside one")
-        names = sorted(_committed(self.bus))
+        names = self.subscribers
         if not names:
             return []
         now = self.clock()
@@ -160,10 +197,33 @@ class Worker:
             query = query.with_for_update(skip_locked=True, of=d)
         with self.db.transaction() as conn:
             rows = conn.execute(query).all()
-            if rows:
-                leased = sa.update(d).where(d.c.id.in_([r.id for r in rows]))
-                conn.execute(leased.values(leased_until=until, leased_by=self.name))
-        return [Claim(r.id, r.event_id, r.subscriber, r.attempts, r.payload, until) for r in rows]
+            if not rows:
+                return []
+            ids = [r.id for r in rows]
+            leased = sa.update(d).where(d.c.id.in_(ids))
+            conn.execute(leased.values(leased_until=until, leased_by=self.name))
+            numbers = self._begin_attempts(conn, ids, now)
+        return [
+            Claim(r.id, r.event_id, r.subscriber, r.attempts, r.payload, until, numbers[r.id])
+            for r in rows
+        ]
+
+    def _begin_attempts(
+        self, conn: sa.Connection, ids: list[uuid.UUID], now: dt.datetime
+    ) -> dict[uuid.UUID, int]:
+        """Write an attempt without an outcome for each claimed delivery; their numbers."""
+        a = attempt_table
+        last = sa.select(a.c.delivery_id, sa.func.max(a.c.number)).where(a.c.delivery_id.in_(ids))
+        tried = {i: n for i, n in conn.execute(last.group_by(a.c.delivery_id))}
+        numbers = {i: tried.get(i, 0) + 1 for i in ids}
+        conn.execute(
+            sa.insert(a),
+            [
+                {"delivery_id": i, "number": n, "worker": self.name, "started_at": now}
+                for i, n in numbers.items()
+            ],
+        )
+        return numbers
 
     def deliver(self, claims: Sequence[Claim], stop: threading.Event | None = None) -> int:
         """Call each claim's subscriber and record the outcome; the number delivered.
@@ -174,7 +234,8 @@ class Worker:
         """
         subscribers = _committed(self.bus)
         events: dict[uuid.UUID, Event] = {}
-        done: list[Claim] = []  # delivered, not recorded yet
+        done: list[_Tried] = []  # delivered, not recorded yet
+        expired: list[Claim] = []  # not started: the lease ran out first
         delivered = 0
         flushed = time.monotonic()
         try:
@@ -187,24 +248,29 @@ class Worker:
                     self._release([claim])
                     continue
                 if self.clock() >= claim.leased_until:
+                    expired.append(claim)
                     continue
+                started, began = self.clock(), time.monotonic()
                 try:
                     event = events.get(claim.event_id)
                     if event is None:
                         event = events[claim.event_id] = Event.model_validate_json(claim.payload)
-                    self.bus.deliver(subscriber, event)
-                except EventLoop as exc:  # waiting will not break a loop
-                    self._failed(claim, exc, final=True)
+                    result = self.bus.deliver(subscriber, event)
                 except Exception as exc:
-                    self._failed(claim, exc)
+                    tried = _failure(claim, started, time.monotonic() - began, exc)
+                    # Waiting will not break a loop: dead at once.
+                    self._failed(tried, final=isinstance(exc, EventLoop))
                 else:
-                    done.append(claim)
+                    status = result.status_code if isinstance(result, Receipt) else None
+                    took = time.monotonic() - began
+                    done.append(_Tried(claim, started, took, "delivered", status))
                     delivered += 1
                     if time.monotonic() - flushed >= FLUSH:
                         self._delivered(done)
                         done, flushed = [], time.monotonic()
         finally:
             self._delivered(done)
+            self._record([], {}, forgotten=expired)
         return delivered
 
     def backoff(self, attempts: int) -> float:
@@ -231,37 +297,52 @@ class Worker:
             for until, ids in by_lease.items()
         ]
 
-    def _record(self, claims: Sequence[Claim], values: Mapping[str, Any]) -> None:
-        if not claims:
+    def _record(
+        self,
+        claims: Sequence[Claim],
+        values: Mapping[str, Any],
+        *,
+        ended: Sequence[_Tried] = (),
+        forgotten: Sequence[Claim] = (),
+    ) -> None:
+        """In one transaction: ``values`` on the deliveries still leased to this worker,
+        the outcomes of ``ended`` attempts, and no attempt for ``forgotten`` claims."""
+        if not (claims or ended or forgotten):
             return
         with self.db.transaction() as conn:
             for statement in self._mine(claims):
                 conn.execute(statement.values(values))
+            # The attempt happened even if the lease is another worker's by now.
+            if ended:
+                conn.execute(_END_ATTEMPT, [t.row() for t in ended])
+            if forgotten:
+                rows = [{"b_delivery": c.delivery_id, "b_number": c.attempt} for c in forgotten]
+                conn.execute(_FORGET_ATTEMPT, rows)
 
-    def _delivered(self, claims: Sequence[Claim]) -> None:
-        done = {
+    def _delivered(self, done: Sequence[_Tried]) -> None:
+        values = {
             "status": "delivered",
             "attempts": delivery_table.c.attempts + 1,
             "delivered_at": self.clock(),
             "leased_until": None,
             "leased_by": None,
         }
-        self._record(claims, done)
+        self._record([t.claim for t in done], values, ended=done)
 
-    def _failed(self, claim: Claim, exc: Exception, *, final: bool = False) -> None:
+    def _failed(self, tried: _Tried, *, final: bool = False) -> None:
+        claim = tried.claim
         attempts = claim.attempts + 1
         dead = final or attempts >= self.max_attempts
         now = self.clock()
-        error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
-        outcome = {
+        values = {
             "status": "dead" if dead else "pending",
             "attempts": attempts,
             "next_attempt_at": now if dead else now + dt.timedelta(seconds=self.backoff(attempts)),
-            "last_error": error,
+            "last_error": tried.error,
             "leased_until": None,
             "leased_by": None,
         }
-        self._record([claim], outcome)
+        self._record([claim], values, ended=[tried])
         level = logging.ERROR if dead else logging.WARNING
         log.log(
             level,
@@ -270,11 +351,37 @@ class Worker:
             claim.subscriber,
             attempts,
             ", now dead" if dead else "",
-            error,
+            tried.error,
         )
 
     def _release(self, claims: Sequence[Claim]) -> None:
-        self._record(claims, {"leased_until": None, "leased_by": None})
+        """Hand claims not started back at once, leaving no attempt in the log."""
+        self._record(claims, {"leased_until": None, "leased_by": None}, forgotten=claims)
+
+
+def _failure(claim: Claim, started: dt.datetime, took: float, exc: Exception) -> _Tried:
+    if isinstance(exc, DeliveryFailed):  # its message is written for the log
+        return _Tried(claim, started, took, "failed", exc.status_code, str(exc)[:MAX_ERROR])
+    return _Tried(claim, started, took, "failed", None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR])
+
+
+_a = attempt_table
+_END_ATTEMPT = (
+    sa.update(_a)
+    .where(_a.c.delivery_id == sa.bindparam("b_delivery"), _a.c.number == sa.bindparam("b_number"))
+    .values(
+        started_at=sa.bindparam("b_started"),
+        outcome=sa.bindparam("b_outcome"),
+        duration=sa.bindparam("b_duration"),
+        status_code=sa.bindparam("b_status"),
+        error=sa.bindparam("b_error"),
+    )
+)
+_FORGET_ATTEMPT = sa.delete(_a).where(
+    _a.c.delivery_id == sa.bindparam("b_delivery"),
+    _a.c.number == sa.bindparam("b_number"),
+    _a.c.outcome.is_(None),
+)
 
 
 def _committed(bus: EventBus) -> dict[str, Subscriber]:

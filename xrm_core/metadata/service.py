@@ -203,12 +203,14 @@ class MetadataService:
         *,
         renames: Renames | None = None,
         confirm: bool = False,
-        owner: str = CUSTOM,
+        owner: str | Mapping[str, str] = CUSTOM,
         actor: Caller | None = None,
     ) -> Plan:
         """Create or change entities to match ``schemas``; return the applied plan.
 
-        Raises :class:`DefinitionError` listing every problem, and
+        ``owner`` (a plugin's name, or ``custom``; or one per entity name) makes
+        the change: history names it, and it owns the entities this creates
+        (changed ones keep their owner). Raises :class:`DefinitionError` listing every problem, and
         :class:`ConfirmationRequired` when the plan is destructive and
         ``confirm`` is false. Values a change drops are exported first.
         """
@@ -244,6 +246,20 @@ class MetadataService:
         return replace(plan, applied=True, exports=tuple(exports))
 
     # -- internals -------------------------------------------------------
+
+    def set_owner(self, name: str, owner: str) -> None:
+        """Make ``owner`` the owner of entity ``name`` (a plugin uninstalled, keeping its data)."""
+        self.get(name)
+        with self.db.transaction() as conn:
+            conn.execute(
+                entity_table.update().where(entity_table.c.name == name).values(owner=owner)
+            )
+            self._bump_version(conn)
+        self._changed()
+
+    def reload(self) -> None:
+        """Read every definition again (after a transaction that changed them rolled back)."""
+        self._changed()
 
     def _prepare(self) -> None:
         with self.db.transaction() as conn:
@@ -354,7 +370,7 @@ class MetadataService:
         conn: Connection,
         plan: Plan,
         new: Mapping[str, EntityDefinition],
-        owner: str,
+        owner: str | Mapping[str, str],
         actor: Caller | None,
     ) -> list[str]:
         old_catalog = self.catalog
@@ -391,7 +407,7 @@ class MetadataService:
         conn: Connection,
         plan: Plan,
         new: Mapping[str, EntityDefinition],
-        owner: str,
+        owners: str | Mapping[str, str],
         exports: Sequence[str],
         actor: Caller | None,
     ) -> None:
@@ -399,6 +415,8 @@ class MetadataService:
         touched = dict.fromkeys(s.entity for s in plan.steps)
         for name in touched:
             before = self._entities.get(name)
+            # Who makes this change (history); a new entity is also theirs to own.
+            owner = owners if isinstance(owners, str) else owners.get(name, CUSTOM)
             version = (before.version if before else self._last_version(conn, name)) + 1
             definition = new.get(name)
             doc = dict(definition.schema) if definition else None

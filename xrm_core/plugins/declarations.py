@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from xrm_core.declaring import name_problems, refuse
 from xrm_core.errors import Problem, pointer
+from xrm_core.records._changes import EVENT_NAMES
 from xrm_core.security.principal import PRIVILEGES, Scope
 
 if TYPE_CHECKING:
@@ -29,9 +30,14 @@ Phase = Literal["before", "after"]
 PHASES: tuple[Phase, ...] = get_args(Phase)
 SCOPES = tuple(s.label for s in Scope)
 
-#: Receives the action's context, the record id and the input model; the action
-#: runner defines the context it passes.
-ActionHandler = Callable[..., BaseModel]
+#: ``handler(context, record_id, data)``: the :class:`~xrm_core.actions.ActionContext`,
+#: the record's id (None for a collection action) and the validated input model;
+#: returns the output model (or a mapping that validates as one).
+ActionHandler = Callable[..., BaseModel | Mapping[str, Any]]
+#: What an action works on: one record (``lead.qualify``) or the entity as a whole
+#: (``lead.import_list``).
+ActionTarget = Literal["record", "collection"]
+ACTION_TARGETS: tuple[ActionTarget, ...] = get_args(ActionTarget)
 #: Runs a data migration with a system-context XRM inside the install transaction.
 MigrationHandler = Callable[["XRM"], object]
 
@@ -178,12 +184,16 @@ def _cell(value: tuple[str, str, str]) -> RolePrivilege:
 
 @dataclass(frozen=True)
 class Action:
-    """An operation on an entity's records (``lead.qualify``).
+    """An operation on an entity's records (``lead.qualify``), or on the entity as a whole.
 
-    The core runs it with the caller's permissions (``privilege`` on the record),
-    in one transaction, through the event pipeline and the audit log, and exposes
-    it to REST, GraphQL and the CLI; ``input_model`` and ``output_model`` describe
-    what it takes and returns.
+    ``on="record"`` (the default) runs on one record: the caller needs
+    ``privilege`` on that record. ``on="collection"`` runs on no record in
+    particular (``lead.import_list``): the caller needs ``privilege`` on the
+    entity at some scope. The core validates the input with ``input_model``,
+    runs ``handler(context, record_id, data)`` in one transaction as the caller
+    (through the event pipeline and the audit log), checks what it returns
+    against ``output_model``, raises the event ``entity.name``, and exposes the
+    action to REST, GraphQL and the CLI (see :mod:`xrm_core.actions`).
     """
 
     entity: str
@@ -193,10 +203,16 @@ class Action:
     handler: ActionHandler
     privilege: str = "update"
     description: str = ""
+    on: ActionTarget = "record"
 
     def __post_init__(self) -> None:
         problems = name_problems("/entity", self.entity, "entity name")
         problems += name_problems("/name", self.name, "action name")
+        if self.name in EVENT_NAMES.values():
+            # The action's event is ``entity.name``: it must not pass for a record change.
+            problems.append(
+                Problem("/name", f"{self.name!r} names a record change event; choose another")
+            )
         for attr in ("input_model", "output_model"):
             model = getattr(self, attr)
             if not (isinstance(model, type) and issubclass(model, BaseModel)):
@@ -210,6 +226,12 @@ class Action:
                     f"unknown privilege {self.privilege!r}; one of {', '.join(PRIVILEGES)}",
                 )
             )
+        if self.on not in ACTION_TARGETS:
+            problems.append(
+                Problem("/on", f"unknown target {self.on!r}; one of {', '.join(ACTION_TARGETS)}")
+            )
+        if not isinstance(self.description, str):
+            problems.append(Problem("/description", "must be text"))
         refuse(f"action {self.entity}.{self.name}", problems)
 
     @property

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import pluggy
 
+from xrm_core.plugins import ledger
 from xrm_core.plugins.manager import call_each, contributions, plugin_manifests
 from xrm_core.plugins.manifest import resolve
 from xrm_core.version import __version__
@@ -24,9 +25,25 @@ def start(xrm: XRM, pm: pluggy.PluginManager) -> list[str]:
 
     Plugins are taken in dependency order; a missing dependency, a version
     conflict or a cycle refuses them all (the errors of
-    :func:`~xrm_core.plugins.resolve`). Returns the plugins' names, in order.
+    :func:`~xrm_core.plugins.resolve`). Their ``xrm_actions`` join
+    ``xrm.actions``, owned by each plugin; an action name two plugins declare
+    refuses the start (:class:`~xrm_core.errors.InvalidDeclaration`). Returns the
+    plugins' names, in order.
+
+    Plugins the database has installed but disabled (``xrm.plugins.disable``)
+    are left out, with the plugins depending on them.
     """
-    order = [m.name for m in resolve(plugin_manifests(pm).values(), __version__)]
+    manifests = resolve(plugin_manifests(pm).values(), __version__)
+    with xrm.db.transaction(write=False) as conn:
+        present = ledger.installed(conn)
+    off = {name for name, plugin in present.items() if not plugin.enabled}
+    for manifest in manifests:  # dependency order: dependencies are seen first
+        if any(dep in off for dep in manifest.dependencies):
+            off.add(manifest.name)
+    order = [m.name for m in manifests if m.name not in off]
+    # First, all or none: two plugins declaring one action refuse the start
+    # before any subscriber has joined.
+    xrm.action_registry.register_all(contributions(pm, "xrm_actions", order))
     for plugin, subscribers in contributions(pm, "xrm_subscribers", order).items():
         for subscriber in subscribers:
             xrm.events.subscribe(replace(subscriber, owner=plugin))

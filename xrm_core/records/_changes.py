@@ -5,6 +5,11 @@ stage), :meth:`ChangeLog.before` just before their statement and
 :meth:`ChangeLog.write` just after it, in the same transaction. Nothing is
 built when nobody listens: an entity without subscribers and without auditing
 costs one dictionary lookup per call.
+
+A caller bypassing handlers (``XRM.bypassing_handlers``) skips every
+``validate``, ``before`` and ``after`` subscriber but the core's own; its
+changes still go to ``committed`` subscribers and to the audit log, both
+marked with the bypass and its reason (:attr:`Caller.audit_reason`).
 """
 
 from __future__ import annotations
@@ -62,13 +67,15 @@ class ChangeLog:
         self.audit = audit
         self.events = events
         self.outbox = outbox
+        #: Only the core's own synchronous subscribers run (the caller bypasses the rest).
+        self.bypass = bool(caller.bypass)
 
     def wants(self, definition: EntityDefinition, operation: str) -> bool:
         """True when a write must read the records it changes (for the log or for handlers)."""
         if self.audit is not None and definition.audited:
             return True
         return self.events is not None and self.events.listens(
-            event_name(definition.name, operation), definition.name
+            event_name(definition.name, operation), definition.name, bypass=self.bypass
         )
 
     def propose(
@@ -82,7 +89,7 @@ class ChangeLog:
         if self.events is None or not isinstance(data, Mapping):
             return data
         name = event_name(entity, operation)
-        if not self.events.subscribers("validate", name, entity):
+        if not self.events.running("validate", name, entity, bypass=self.bypass):
             return data
         proposal = Proposal(
             entity,
@@ -93,7 +100,7 @@ class ChangeLog:
             correlation_id() or "",
             self.events.depth,
         )
-        self.events.validate(proposal)
+        self.events.validate(proposal, bypass=self.bypass)
         return proposal.data
 
     def before(
@@ -138,11 +145,11 @@ class ChangeLog:
         if self.events is None or not changes:
             return None
         name = event_name(definition.name, operation)
-        if not self.events.subscribers(stage, name, definition.name):
+        if not self.events.running(stage, name, definition.name, bypass=self.bypass):
             return None
         events = _events(self.caller, self.events.depth, definition.name, name, changes)
         for event in events:
-            self.events.run(stage, event)
+            self.events.run(stage, event, bypass=self.bypass)
         return events
 
 
@@ -154,7 +161,7 @@ def _events(
         "name": name,
         "entity": entity,
         "actor_id": caller.user_id,
-        "reason": caller.reason or None,
+        "reason": caller.audit_reason,
         "correlation_id": correlation_id() or "",
         "depth": depth,
         "occurred_at": now,

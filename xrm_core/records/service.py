@@ -85,6 +85,7 @@ class RecordService:
         #: Where writes report: event stages, the outbox and the audit log.
         self.changes = ChangeLog(caller, audit, events, outbox)
         metadata.get(entity)  # raises UnknownEntity now rather than at first use
+        security.check_bypass(caller)  # however the caller was made, before any write
 
     def _service(self, entity: str) -> RecordService:
         """The service of another entity, for the same caller."""

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from xrm_core.errors import AccessDenied, Problem, shown
+
+#: How an audit entry (and an event's ``reason``) made while bypassing handlers starts.
+BYPASS_MARK = "bypassed handlers: "
 
 
 @dataclass(frozen=True)
@@ -20,10 +23,17 @@ class Caller:
 
     user_id: uuid.UUID | None
     reason: str = ""
+    #: Why plugins' synchronous handlers are skipped for this caller's writes
+    #: (empty: they run). Only ``XRM.bypassing_handlers`` sets it, after checking
+    #: the privilege; the record service checks it again.
+    bypass: str = ""
 
     def __post_init__(self) -> None:
         if self.user_id is None and not self.reason.strip():
             raise ValueError("the system context needs a reason (it is audited)")
+        if self.reason.startswith(BYPASS_MARK):
+            # The mark tells auditors a change skipped handlers: it is not a reason to give.
+            raise ValueError(f"a reason may not start with {BYPASS_MARK!r}")
 
     @classmethod
     def system(cls, reason: str) -> Caller:
@@ -41,6 +51,29 @@ class Caller:
             raise AccessDenied(
                 f"{shown(user_id)} is not a user id", [Problem("/user_id", "not a valid id")]
             ) from None
+
+    def bypassing(self, reason: str) -> Caller:
+        """This caller with plugins' handlers bypassed for ``reason`` (no privilege check here).
+
+        Raises :class:`AccessDenied` for a blank reason: bypassing is audited.
+        """
+        if not isinstance(reason, str) or not reason.strip():
+            raise AccessDenied(
+                "bypassing handlers needs a reason (it is audited)",
+                [Problem("/reason", "give a reason, such as 'import of 2024 leads'")],
+            )
+        return replace(self, bypass=reason.strip())
+
+    @property
+    def audit_reason(self) -> str | None:
+        """The reason the audit log and events keep: the system context's, and any bypass.
+
+        A change made while bypassing handlers starts with :data:`BYPASS_MARK`.
+        """
+        reason = self.reason if self.user_id is None else ""
+        if not self.bypass:
+            return reason or None
+        return f"{BYPASS_MARK}{self.bypass}" + (f" (system: {reason})" if reason else "")
 
     @property
     def is_system(self) -> bool:

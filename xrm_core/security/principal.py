@@ -114,6 +114,8 @@ class Principal:
     hierarchy: Hierarchy
     #: (entity, field) -> access, for secured fields a profile mentions.
     fields: Mapping[tuple[str, str], FieldAccess] = field(default_factory=dict)
+    #: May skip plugins' synchronous handlers (``XRM.bypassing_handlers``).
+    bypass_handlers: bool = False
 
     @property
     def team_ids(self) -> frozenset[uuid.UUID]:
@@ -165,12 +167,19 @@ def load_principal(
     # An inactive user keeps their data but holds no role: they can do nothing.
     holders = _role_holders(conn, catalog, user_id, teams) if user.is_active else {}
     roles = catalog.table("role")
+    # A database whose role entity predates the flag reads it as false until
+    # ``security.install()`` (``xrm db upgrade``) adds the field.
+    bypass = roles.c.get("bypass_handlers", sa.false())
     role_rows = (
         list(
             conn.execute(
-                sa.select(roles.c.id, roles.c.name, roles.c.administrator, roles.c.customize).where(
-                    roles.c.id.in_(list(holders))
-                )
+                sa.select(
+                    roles.c.id,
+                    roles.c.name,
+                    roles.c.administrator,
+                    roles.c.customize,
+                    bypass.label("bypass_handlers"),
+                ).where(roles.c.id.in_(list(holders)))
             )
         )
         if holders
@@ -192,6 +201,7 @@ def load_principal(
         subordinates=_subordinates(conn, catalog, user_id, hierarchy),
         hierarchy=hierarchy,
         fields=_field_access(conn, catalog, user_id, teams),
+        bypass_handlers=any(r.bypass_handlers or r.administrator for r in role_rows),
     )
 
 

@@ -7,6 +7,7 @@ allowed; interfaces never ask it directly.
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import time
@@ -118,8 +119,9 @@ class SecurityService:
         """
         actor = self._manager()
         missing = [s for s in core_schemas() if not self.metadata.exists(s["x-xrm"]["name"])]
-        if missing:
-            self.metadata.define(missing, owner=CORE, actor=actor)
+        wanted = missing + self._newer_core_fields()
+        if wanted:
+            self.metadata.define(wanted, owner=CORE, actor=actor)
         with self.db.transaction():
             root = self._root_unit()
             if root is None:
@@ -136,6 +138,26 @@ class SecurityService:
                         builtin=True,
                     )
         return uuid.UUID(str(root))
+
+    def _newer_core_fields(self) -> list[dict[str, Any]]:
+        """Existing core entities with the fields this core ships and they lack, added.
+
+        Only additions: an administrator's own fields and changes stay as they
+        are, so a database made by an older core keeps working and is upgraded
+        by ``install()`` (``xrm db upgrade``).
+        """
+        upgraded = []
+        for shipped in core_schemas():
+            name = shipped["x-xrm"]["name"]
+            if not self.metadata.exists(name):
+                continue
+            stored = copy.deepcopy(dict(self.metadata.get(name).schema))
+            have = stored.setdefault("properties", {})
+            added = {k: v for k, v in shipped.get("properties", {}).items() if k not in have}
+            if added:
+                have.update(added)
+                upgraded.append(stored)
+        return upgraded
 
     def _root_unit(self) -> uuid.UUID | None:
         units = self.metadata.catalog.table("business_unit")
@@ -154,9 +176,12 @@ class SecurityService:
         administrator: bool = False,
         customize: bool = False,
         builtin: bool = False,
+        bypass_handlers: bool = False,
     ) -> uuid.UUID:
         """Create a role with its privileges, ``(entity or "*", privilege, scope)`` each."""
         actor = self._manager()
+        # Named only when set, so roles can be made before install() adds the field.
+        flags = {"bypass_handlers": True} if bypass_handlers else {}
         with self.db.transaction():
             role = self._records("role", actor).create(
                 {
@@ -165,6 +190,7 @@ class SecurityService:
                     "administrator": administrator,
                     "customize": customize,
                     "builtin": builtin,
+                    **flags,
                 }
             )
             cells = [
@@ -339,6 +365,18 @@ class SecurityService:
     def may_customize(self, caller: Caller) -> bool:
         """True when ``caller`` may change metadata."""
         return caller.is_system or self.principal(caller).customize
+
+    def may_bypass_handlers(self, caller: Caller) -> bool:
+        """True when ``caller`` may skip plugins' synchronous handlers (system, or the flag)."""
+        return caller.is_system or self.principal(caller).bypass_handlers
+
+    def check_bypass(self, caller: Caller) -> None:
+        """Raise :class:`AccessDenied` when ``caller`` bypasses handlers without the privilege."""
+        if caller.bypass and not self.may_bypass_handlers(caller):
+            raise AccessDenied(
+                "bypassing handlers needs the system context or a role with bypass_handlers",
+                details={"privilege": "bypass_handlers"},
+            )
 
     # -- reads -----------------------------------------------------------
 

@@ -110,17 +110,24 @@ class Database:
 
     @contextmanager
     def ddl_transaction(self) -> Iterator[Connection]:
-        """A transaction for schema changes.
+        """A transaction for schema changes, joining one already open here.
 
         On SQLite, rebuilding a table (how it changes a column type or drops a
         referenced column) needs foreign keys off for the duration; they are
         checked with ``foreign_key_check`` before commit instead, as the SQLite
         manual prescribes for such changes.
         """
-        if self._current.get() is not None:
-            raise RuntimeError("schema changes cannot join an open record transaction")
+        current = self._current.get()
+        if current is not None:
+            # A schema change may join another schema change (a plugin install
+            # applies several as one), never a record transaction: on SQLite
+            # that one runs with foreign keys on, which table rebuilds cannot.
+            if not current.get_execution_options().get("xrm_ddl"):
+                raise RuntimeError("schema changes cannot join an open record transaction")
+            yield current
+            return
         with self.engine.connect() as conn:
-            conn = conn.execution_options(xrm_write=True)
+            conn = conn.execution_options(xrm_write=True, xrm_ddl=True)
             sqlite = self.dialect == "sqlite"
             if sqlite:
                 _raw_pragma(conn, "PRAGMA foreign_keys=OFF")

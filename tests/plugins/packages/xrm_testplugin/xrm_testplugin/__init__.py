@@ -1,0 +1,1 @@
+"""A plugin package built and installed by the packaging tests."""
