@@ -487,3 +487,46 @@ def _history(xrm: XRM) -> Sequence[dict[str, Any]]:
 
     with xrm.db.transaction(write=False) as conn:
         return [dict(r) for r in conn.execute(sa.select(history_table)).mappings()]
+
+
+def test_an_upgrade_dropping_an_extension_and_an_entity_needs_confirmation(
+    open_xrm: Opener,
+) -> None:
+    xrm = open_xrm(contacts(), sales())
+    xrm.plugins.install("sales")
+    xrm.records("account").create({"name": "Acme", "credit_limit": 7})
+    quote = {"x-xrm": {"name": "quote"}, "properties": {"total": {"type": "number"}}}
+    xrm = open_xrm(contacts(), sales("2.0.0", entities=[quote], extensions=[]))
+
+    plan = xrm.plugins.plan_upgrade("sales")
+
+    assert {(s.action, s.entity, s.field) for s in plan.steps} >= {
+        ("create_entity", "quote", None),
+        ("remove_field", "account", "credit_limit"),
+        ("drop_entity", "deal", None),
+    }
+    with pytest.raises(ConfirmationRequired):
+        xrm.plugins.upgrade("sales")
+    assert xrm.metadata.exists("deal") and not xrm.metadata.exists("quote")
+
+    xrm.plugins.upgrade("sales", confirm=True)
+
+    assert not xrm.metadata.exists("deal") and xrm.metadata.owner("quote") == "sales"
+    assert "credit_limit" not in xrm.metadata.get("account").field_names
+    assert xrm.plugins.owner_of("field", "account.credit_limit") == "custom"
+    assert xrm.plugins.owner_of("entity", "deal") == "custom"
+
+
+def test_two_plugins_cannot_own_one_subscriber_name(open_xrm: Opener) -> None:
+    def handler(event: Event) -> None:
+        pass
+
+    sync = [Subscriber("sync", "after", "account.created", handler)]
+    other = Plugin("audit_trail", dependencies={"contacts": ">=1"}, subscribers=sync)
+    xrm = open_xrm(contacts(subscribers=sync), other)
+    xrm.plugins.install("contacts")
+
+    with pytest.raises(OwnershipConflict, match=r"subscriber 'sync' \('contacts'\)"):
+        xrm.plugins.install("audit_trail")
+    assert "audit_trail" not in xrm.plugins.installed()
+    assert xrm.plugins.owner_of("subscriber", "sync") == "contacts"

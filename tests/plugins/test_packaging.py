@@ -287,3 +287,72 @@ def test_the_tutorial_shows_the_example_files_as_they_are() -> None:
     }
     for path, block in shown:
         assert block in (HELLO / path).read_text(encoding="utf-8"), path
+
+
+def _release_1_1(tmp: Path) -> Path:
+    """The example as the tutorial's section 11 changes it: version 1.1.0, a company field."""
+    source = tmp / "xrm_hello"
+    shutil.copytree(HELLO, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    project = source / "pyproject.toml"
+    project.write_text(project.read_text().replace('version = "1.0.0"', 'version = "1.1.0"'))
+    schema_file = source / "src" / "xrm_hello" / "schemas" / "visitor.json"
+    schema = json.loads(schema_file.read_text())
+    schema["properties"]["company"] = {"type": "string", "maxLength": 100}
+    schema_file.write_text(json.dumps(schema, indent=2))
+    return _build(source, tmp / "build-1.1")
+
+
+def _console_sessions() -> list[list[tuple[str, list[str]]]]:
+    """The ``$ xrm ...`` commands of the tutorial's sections 10 to 12, with their output."""
+    tutorial = TUTORIAL.read_text(encoding="utf-8")
+    part = tutorial[tutorial.index("## 10.") : tutorial.index("## Where next")]
+    sessions = []
+    for block in re.findall(r"```console\n(.*?)```", part, re.DOTALL):
+        commands: list[tuple[str, list[str]]] = []
+        for line in block.splitlines():
+            if line.startswith("$ "):
+                commands.append((line[2:], []))
+            else:
+                commands[-1][1].append(line)
+        sessions.append(commands)
+    return sessions
+
+
+@pytest.mark.slow
+def test_the_tutorials_install_upgrade_and_uninstall_run_as_shown(
+    hello_wheel: Path, tmp_path: Path
+) -> None:
+    first = _install(tmp_path / "1.0", hello_wheel)
+    second = _install(tmp_path / "1.1", _release_1_1(tmp_path))
+    sessions = _console_sessions()
+    assert len(sessions) == 4  # install; upgrade; disable and enable; uninstall
+    work = tmp_path / "srv"
+    work.mkdir()
+    url = f"sqlite:///{work}/xrm.db"
+
+    for number, (session, site) in enumerate(
+        zip(sessions, [first, second, second, second], strict=True)
+    ):
+        if number == 3:  # records to export: the example's demo data, twelve visitors
+            seed = (
+                "from xrm_core import XRM\nfrom xrm_core.plugins import call_each\n"
+                f"xrm = XRM.from_url({url!r}).as_system('demo')\n"
+                "call_each(xrm.plugin_manager, 'xrm_demo_data', xrm=xrm, size=12)\n"
+            )
+            _run([sys.executable, "-W", "error", "-c", seed], env=_seeing(site), cwd=work)
+        for command, expected in session:
+            args = command.split()
+            assert args[0] == "xrm", command
+            env = {**_seeing(site), "XRM_DATABASE_URL": url}
+            cli = "from xrm_core.cli import main; main()"
+            output = _run([sys.executable, "-c", cli, *args[1:]], env=env, cwd=work)
+            got = output.splitlines()
+            assert len(got) == len(expected), (command, output)
+            for want, line in zip(expected, got, strict=True):
+                if want.startswith("exported: "):  # where and when differ; which file does not
+                    name = want.rsplit("/", 1)[1]
+                    assert re.fullmatch(
+                        rf"exported: {work}/xrm-exports/hello-\d{{8}}T\d+Z/{name}", line
+                    )
+                else:
+                    assert line == want, command

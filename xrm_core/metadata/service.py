@@ -235,13 +235,25 @@ class MetadataService:
         self._check_not_referenced(name)
         return Plan(tuple(planning.drop_steps(definition)))
 
-    def drop(self, name: str, *, confirm: bool = False, actor: Caller | None = None) -> Plan:
-        """Drop an entity and its records (exported first); needs ``confirm``."""
+    def drop(
+        self,
+        name: str,
+        *,
+        confirm: bool = False,
+        actor: Caller | None = None,
+        export: bool = True,
+    ) -> Plan:
+        """Drop an entity and its records (exported first); needs ``confirm``.
+
+        ``export=False`` skips the export, for a caller that has just exported
+        every record itself (a plugin uninstalled with ``data="export"``).
+        """
         plan = self.plan_drop(name)
         self._require_confirmation(plan, confirm)
         with self.db.ddl_transaction() as conn:
             new = {n: e.definition for n, e in self._entities.items() if n != name}
-            exports = self._apply(conn, plan, new, self._entities[name].owner, actor)
+            owner = self._entities[name].owner
+            exports = self._apply(conn, plan, new, owner, actor, export=export)
         self._changed()
         return replace(plan, applied=True, exports=tuple(exports))
 
@@ -372,10 +384,14 @@ class MetadataService:
         new: Mapping[str, EntityDefinition],
         owner: str | Mapping[str, str],
         actor: Caller | None,
+        *,
+        export: bool = True,
     ) -> list[str]:
         old_catalog = self.catalog
         new_catalog = Catalog(new, self.db.dialect)
-        exports = impact.export_losses(conn, old_catalog, plan, new, self.export_dir)
+        exports = (
+            impact.export_losses(conn, old_catalog, plan, new, self.export_dir) if export else []
+        )
         conversions = {
             (s.entity, str(s.field)): impact.conversion(conn, old_catalog, s, new[s.entity])[0]
             for s in plan.steps

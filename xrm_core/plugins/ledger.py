@@ -29,6 +29,7 @@ from typing import Any, Literal, get_args
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from xrm_core.errors import OwnershipConflict, Problem, pointer
 from xrm_core.ids import new_id
 from xrm_core.storage.tables import core_metadata
 from xrm_core.storage.types import UTCDateTime
@@ -186,7 +187,20 @@ def claim(conn: Connection, owner: str, wanted: Mapping[str, set[str]]) -> None:
     want = {(kind, name) for kind, names in wanted.items() for name in names}
     for kind, name in sorted(held - want):
         conn.execute(t.delete().where(t.c.kind == kind, t.c.name == name))
+    taken = {
+        (r.kind, r.name): r.owner
+        for r in conn.execute(sa.select(t).where(t.c.owner.not_in([owner, CUSTOM])))
+    }
+    clashes = sorted((k, n, taken[k, n]) for k, n in want - held if (k, n) in taken)
+    if clashes:
+        raise OwnershipConflict(
+            f"plugin {owner!r} declares what other plugins own: "
+            + ", ".join(f"{k} {n!r} ({o!r})" for k, n, o in clashes),
+            [Problem(pointer(owner, k, n), f"owned by {o!r}") for k, n, o in clashes],
+            {"plugins": [owner, *sorted({o for *_, o in clashes})]},
+        )
     for kind, name in sorted(want - held):
+        # A part an administrator holds (released by an uninstall) is taken back.
         conn.execute(t.delete().where(t.c.kind == kind, t.c.name == name))
         conn.execute(t.insert().values(kind=kind, name=name, owner=owner, released_by=None))
 

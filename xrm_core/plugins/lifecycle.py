@@ -396,7 +396,9 @@ class PluginService:
                 exports += _export(system, name, entities, folder)
             exports += _drop_extensions(metadata, name, parts, caller)
             for entity in _drop_order(metadata, entities):
-                exports += metadata.drop(entity, confirm=True, actor=caller).exports
+                # What "export" wrote is the copy; a second, the safety net's, would only confuse.
+                done = metadata.drop(entity, confirm=True, actor=caller, export=data == "drop")
+                exports += done.exports
             for part in parts:
                 if part.kind == "role":
                     remove_role(system, part.name)
