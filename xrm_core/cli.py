@@ -315,3 +315,12 @@ def _summary(xrm: XRM) -> None:
 from xrm_core.cli_plugins import plugins_group  # noqa: E402
 
 main.add_command(plugins_group)
+
+from xrm_core.cli_transfer import export_command, import_command  # noqa: E402
+
+main.add_command(import_command)
+main.add_command(export_command)
+
+from xrm_core.cli_serve import serve_command  # noqa: E402
+
+main.add_command(serve_command)

@@ -259,3 +259,28 @@ class InvalidActionOutput(PluginError):
     """An action's handler returned something its output model refuses (a plugin bug)."""
 
     code = "invalid_action_output"
+
+
+class InvalidFile(XRMError):
+    """A file to import or export cannot be used: unreadable, not UTF-8, a bad header.
+
+    ``problems`` point at the culprit (``/header/2`` for the third column).
+    """
+
+    code = "invalid_file"
+
+
+class ImportRejected(XRMError):
+    """An all-or-nothing import found bad rows; nothing was written.
+
+    ``details`` hold the import's ``import_id`` and the count of ``rejected`` rows;
+    every bad row, with its reasons, is in the import's report.
+    """
+
+    code = "import_rejected"
+
+
+class ImportStateError(XRMError):
+    """An import cannot continue: finished, of another file, or continued elsewhere."""
+
+    code = "import_state"

@@ -32,6 +32,7 @@ from xrm_core.security.caller import Caller
 from xrm_core.security.service import CORE, SecurityService
 from xrm_core.storage.database import Database
 from xrm_core.storage.ddl import Catalog
+from xrm_core.transfer import Exports, Imports
 
 if TYPE_CHECKING:
     from xrm_core.security.auth import Authenticator
@@ -185,6 +186,16 @@ class XRM:
     def actions(self) -> ActionService:
         """Plugins' operations (``lead.qualify``), listed and run as this XRM's caller."""
         return ActionService(self.action_registry, self)
+
+    @property
+    def imports(self) -> Imports:
+        """Streamed imports from CSV and JSON Lines, as this XRM's caller."""
+        return Imports(self)
+
+    @property
+    def exports(self) -> Exports:
+        """Streamed exports of any query to CSV or JSON Lines, as this XRM's caller."""
+        return Exports(self)
 
     @property
     def webhooks(self) -> Webhooks:

@@ -1,0 +1,133 @@
+"""How every API endpoint runs: read the body, authenticate, call the services in a thread.
+
+The service layer is synchronous (decision: "core is synchronous"), so an
+endpoint reads the request body on the event loop and then does everything
+else — authentication, the service calls, turning errors into problem details —
+in Starlette's thread pool, under the request's correlation id (the
+``X-Request-Id`` header when the client sends a sane one, else a new id), which
+the audit log, events and the response all carry.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from xrm_core.api.problems import from_error, problem
+from xrm_core.api.responses import RecordsResponse
+from xrm_core.context import correlated
+from xrm_core.errors import AuthenticationFailed
+from xrm_core.xrm import XRM
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(frozen=True)
+class Call:
+    """One API call: the request, the XRM acting as its user, and the JSON body (if any)."""
+
+    request: Request
+    xrm: XRM
+    body: Any = None
+    #: Response headers the handler wants added (``ETag``, ``Location``).
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def params(self) -> dict[str, str]:
+        """The path parameters."""
+        return dict(self.request.path_params)
+
+
+Handler = Callable[[Call], Any]
+
+
+def endpoint(handler: Handler, *, status: int = 200) -> Callable[[Request], Awaitable[Response]]:
+    """An authenticated JSON endpoint around ``handler``.
+
+    ``handler`` gets a :class:`Call` and returns a JSON-ready value (sent with
+    ``status``) or a :class:`Response`. Every error becomes a problem response.
+    """
+
+    async def run(request: Request) -> Response:
+        try:
+            body = await _json_body(request)
+        except _BadBody as bad:
+            return bad.response
+        return await run_in_threadpool(_serve, request, body, handler, status)
+
+    run.__name__ = run.__qualname__ = getattr(handler, "__name__", "endpoint")
+    run.__doc__ = handler.__doc__
+    return run
+
+
+def _serve(request: Request, body: Any, handler: Handler, status: int) -> Response:
+    sent = request.headers.get("x-request-id", "")
+    with correlated(sent if _REQUEST_ID.fullmatch(sent) else None) as request_id:
+        try:
+            call = Call(request, authenticated(request), body)
+            result = handler(call)
+            if isinstance(result, Response):
+                response = result
+            else:
+                response = RecordsResponse(result, status_code=status, headers=call.headers)
+        except Exception as exc:
+            response = from_error(request, exc)
+        response.headers["X-Request-Id"] = request_id
+        return response
+
+
+def authenticated(request: Request) -> XRM:
+    """The app's XRM acting as the user of the request's API token.
+
+    Raises :class:`AuthenticationFailed` without a valid ``Authorization: Bearer``.
+    """
+    xrm: XRM = request.app.state.xrm
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationFailed(
+            "authentication required: send an API token as 'Authorization: Bearer <token>'"
+        )
+    caller = xrm.auth.authenticate(token.strip())
+    if caller.user_id is None:  # tokens always stand for users; defensive
+        raise AuthenticationFailed("invalid API token")
+    return xrm.as_user(caller.user_id)
+
+
+class _BadBody(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+async def _json_body(request: Request) -> Any:
+    if request.method not in _BODY_METHODS:
+        return None
+    limit: int = request.app.state.settings.max_body
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _BadBody(_too_large(request, limit))
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:
+            raise _BadBody(_too_large(request, limit))
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        detail = f"the request body is not valid JSON: {exc}"[:200]
+        raise _BadBody(problem(400, "invalid_json", detail, instance=request.url.path)) from None
+
+
+def _too_large(request: Request, limit: int) -> Response:
+    return problem(
+        413, "body_too_large", f"the request body is over {limit} bytes", instance=request.url.path
+    )

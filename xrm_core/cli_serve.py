@@ -1,0 +1,66 @@
+"""``xrm serve``: the web server (uvicorn), ready with no configuration."""
+
+from __future__ import annotations
+
+import click
+
+from xrm_core import demo
+from xrm_core.cli_common import database_option, opened
+from xrm_core.settings import load_settings
+from xrm_core.xrm import XRM
+
+#: The user ``xrm serve --demo`` makes, and the name of the token it prints.
+DEMO_USER, DEMO_TOKEN = "demo", "xrm serve --demo"
+
+
+@click.command("serve")
+@database_option
+@click.option("--host", envvar="XRM_HOST", default="127.0.0.1", show_default=True)
+@click.option("--port", envvar="XRM_PORT", default=8000, show_default=True, type=int)
+@click.option(
+    "--demo",
+    "with_demo",
+    is_flag=True,
+    help="Load the demo data (once) and print an API token of an administrator 'demo'.",
+)
+@click.option("--workers", default=1, show_default=True, help="Server processes.")
+def serve_command(url: str, host: str, port: int, with_demo: bool, workers: int) -> None:
+    """Prepare the database (as `xrm db upgrade` does) and serve the API over HTTP."""
+    import uvicorn
+
+    settings = load_settings(database_url=url, host=host, port=port)
+    with opened(url) as xrm:
+        xrm.security.install()
+        token = _demo(xrm) if with_demo else None
+    base = f"http://{host}:{port}"
+    click.echo(f"xRM is serving {url} at {base}/")
+    click.echo(f"  REST API: {base}/api/v1/   (send 'Authorization: Bearer <token>')")
+    if token:
+        click.echo(f"  API token of user '{DEMO_USER}' (administrator): {token}")
+        click.echo(f"  try: curl -H 'Authorization: Bearer {token}' {base}/api/v1/me")
+    if workers > 1:
+        # Each process opens the database itself, configured by the environment.
+        import os
+
+        os.environ.update({"XRM_DATABASE_URL": url, "XRM_HOST": host, "XRM_PORT": str(port)})
+        target = "xrm_core.api.app:from_environment"
+        uvicorn.run(target, factory=True, host=host, port=port, workers=workers)
+        return
+    from xrm_core.api.app import create_app
+
+    uvicorn.run(create_app(settings=settings), host=host, port=port, log_level="info")
+
+
+def _demo(xrm: XRM) -> str:
+    """Load the demo data and give the demo administrator a fresh token (older ones revoked)."""
+    demo.load(xrm)
+    security = xrm.security
+    users = xrm.records("user").query(filter={"username": DEMO_USER}, limit=1).records
+    if users:
+        user_id = users[0]["id"]
+    else:
+        user_id = security.create_user(DEMO_USER, roles=["System Administrator"])
+    for info in xrm.auth.tokens(user_id):
+        if info.name == DEMO_TOKEN and info.revoked_at is None:
+            xrm.auth.revoke(info.id)
+    return xrm.auth.create_token(user_id, name=DEMO_TOKEN).token
