@@ -74,6 +74,7 @@ class XRM:
         self._plugin_manager = plugins
         self.metadata_service = MetadataService(db, Path(export_dir or Path.cwd() / "xrm-exports"))
         self.security_service = SecurityService(db, self.metadata_service, self._records_for)
+        self.security_service.set_installer(self._install_core)
         self.audit_log = AuditLog(db, self.metadata_service)
         #: Subscribers to record changes and domain events (see docs/events.md).
         self.events = EventBus()
@@ -159,6 +160,11 @@ class XRM:
         if self._plugin_manager is None:
             self._plugin_manager = make_plugin_manager()
         return self._plugin_manager
+
+    def _install_core(self, caller: Caller) -> None:
+        # Built-in plugins only: installing the core must not import every installed package.
+        builtin = make_plugin_manager(load_entrypoints=False)
+        PluginService(self._acting(caller), builtin).ensure_core()
 
     @property
     def plugins(self) -> PluginService:
@@ -330,11 +336,17 @@ class MetadataGate:
         return self.service.refresh()
 
     def plan(self, schemas: Schema | Sequence[Schema], *, renames: Renames | None = None) -> Plan:
-        """What :meth:`define` would do (a dry run)."""
+        """What :meth:`define` would do (a dry run); needs the customize privilege.
+
+        (A plan measures every record, permissions aside: values a conversion
+        loses, duplicates a new key meets.)
+        """
+        self._customizer()
         return self.service.plan(schemas, renames=renames)
 
     def plan_drop(self, name: str) -> Plan:
-        """What :meth:`drop` would do (a dry run)."""
+        """What :meth:`drop` would do (a dry run); needs the customize privilege."""
+        self._customizer()
         return self.service.plan_drop(name)
 
     # Changes: the customize privilege, and the actor goes to the history and audit.

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+import xrm_core
 from xrm_core import XRM
 from xrm_core.errors import InvalidDeclaration, Problem
 from xrm_core.hookspecs import hookimpl
@@ -155,6 +156,7 @@ def order(pm: Any) -> list[str]:
 def test_xrm_manifest_answers_for_each_plugin(pm: Any) -> None:
     assert {name: m.version.public for name, m in plugin_manifests(pm).items()} == {
         "contacts": "1.0.0",
+        "core": xrm_core.__version__,  # the built-in plugin
         "sales": "1.0.0",
     }
     assert call_each(pm, "xrm_manifest", order=["sales"]) == {
@@ -163,10 +165,9 @@ def test_xrm_manifest_answers_for_each_plugin(pm: Any) -> None:
 
 
 def test_xrm_entity_schemas_are_kept_apart_by_plugin(pm: Any) -> None:
-    assert contributions(pm, "xrm_entity_schemas", order(pm)) == {
-        "contacts": [ACCOUNT],
-        "sales": [LEAD],
-    }
+    found = contributions(pm, "xrm_entity_schemas", order(pm))
+    assert found.pop("core")[0]["x-xrm"]["name"] == "business_unit"
+    assert found == {"contacts": [ACCOUNT], "sales": [LEAD]}
 
 
 def test_xrm_entity_extensions(pm: Any) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+import xrm_core
 from xrm_core import XRM, hookimpl
 from xrm_core.errors import (
     AccessDenied,
@@ -142,6 +143,7 @@ def test_the_plan_shows_dependencies_first_and_changes_nothing(open_xrm: Opener)
     plan = xrm.plugins.plan_install("sales")
 
     assert [(n, a, b) for n, a, b in plan.plugins] == [
+        ("core", None, xrm_core.__version__),  # a fresh database: the core comes first
         ("contacts", None, "1.0.0"),
         ("sales", None, "1.0.0"),
     ]
@@ -150,6 +152,7 @@ def test_the_plan_shows_dependencies_first_and_changes_nothing(open_xrm: Opener)
     assert ("sales", "create_entity", "deal", None) in described
     assert ("contacts", "create_role", None, None) in described
     assert plan.safety is Safety.SAFE and not plan.applied
+    assert ("core", "create_entity", "user", None) in described
     assert "install contacts 1.0.0, install sales 1.0.0" in str(plan)
     assert not xrm.metadata.exists("account")
     assert xrm.plugins.installed() == {}
@@ -162,6 +165,7 @@ def test_install_creates_entities_roles_and_the_ledger(open_xrm: Opener) -> None
 
     assert plan.applied
     assert {n: p.version for n, p in xrm.plugins.installed().items()} == {
+        "core": xrm_core.__version__,
         "contacts": "1.0.0",
         "sales": "1.0.0",
     }
@@ -374,7 +378,9 @@ def test_uninstall_is_refused_while_another_plugin_depends_on_it(open_xrm: Opene
         xrm.plugins.uninstall("contacts", data="keep")
     with pytest.raises(PluginStateError, match="keep, export or drop"):
         xrm.plugins.uninstall("sales", data="yes")  # type: ignore[arg-type]
-    assert set(xrm.plugins.installed()) == {"contacts", "sales"}
+    assert set(xrm.plugins.installed()) == {"core", "contacts", "sales"}
+    with pytest.raises(PluginStateError, match="built in"):
+        xrm.plugins.uninstall("core", data="keep")
 
 
 def test_uninstall_keeping_data_hands_it_to_the_administrator(open_xrm: Opener) -> None:
@@ -446,18 +452,18 @@ def test_a_disabled_plugin_does_not_start(open_xrm: Opener) -> None:
     with pytest.raises(PluginInUse, match="'sales'"):
         xrm.plugins.disable("contacts")
     xrm.plugins.disable("sales")
-    assert start(xrm, xrm.plugin_manager) == ["contacts"]
+    assert start(xrm, xrm.plugin_manager) == ["contacts", "core"]
     xrm.records("deal").create({"title": "unseen"})
     assert seen == []
     xrm.plugins.disable("contacts")  # nothing enabled depends on it now
-    assert start(xrm, xrm.plugin_manager) == []
+    assert start(xrm, xrm.plugin_manager) == ["core"]
     with pytest.raises(PluginInUse, match="'contacts'"):
         xrm.plugins.enable("sales")
 
     fresh = open_xrm(contacts(), watcher)
     fresh.plugins.enable("contacts")
     fresh.plugins.enable("sales")
-    assert start(fresh, fresh.plugin_manager) == ["contacts", "sales"]
+    assert start(fresh, fresh.plugin_manager) == ["contacts", "core", "sales"]
     fresh.records("deal").create({"title": "seen"})
     assert [e.after["title"] for e in seen if e.after] == ["seen"]
 
@@ -475,10 +481,10 @@ def test_only_administrators_manage_plugins(open_xrm: Opener) -> None:
         xrm.as_user(clerk).plugins.plan_install("contacts")
     with pytest.raises(AccessDenied):
         xrm.as_user(clerk).plugins.install("contacts")
-    assert xrm.plugins.installed() == {}
+    assert set(xrm.plugins.installed()) == {"core"}
 
     xrm.as_user(admin).plugins.install("contacts")
-    (entry,) = _history(xrm)
+    (entry,) = [e for e in _history(xrm) if e["plugin"] != "core"]
     assert (entry["plugin"], entry["operation"], entry["actor"]) == ("contacts", "install", admin)
 
 

@@ -7,6 +7,7 @@ import textwrap
 
 from click.testing import CliRunner
 
+import xrm_core
 from tests.plugins.conftest import Site
 from xrm_core import XRM
 from xrm_core.cli import main
@@ -41,14 +42,21 @@ def test_plan_install_list_and_uninstall_from_the_command_line(site: Site, sqlit
 
     code, out = run("plugins", "plan", "install", "hello", "--db", sqlite_url)
     assert code == 0, out
+    core = xrm_core.__version__
+    assert out.splitlines()[0] == f"install core {core}, install hello 0.3.0"  # a new database
+    assert run("db", "upgrade", "--db", sqlite_url)[0] == 0  # installs the core
+    code, out = run("plugins", "plan", "install", "hello", "--db", sqlite_url)
     assert out.splitlines()[0] == "install hello 0.3.0"
     assert "[safe] hello: create entity 'greeting'" in out
     assert "[safe] hello: create role 'Greeter' with 1 privilege(s)" in out
-    assert run("plugins", "list", "--db", sqlite_url)[1].strip() == "hello\t0.3.0\tnot installed"
+    listed = run("plugins", "list", "--db", sqlite_url)[1].splitlines()
+    assert listed == [f"core\t{core}\tinstalled {core}", "hello\t0.3.0\tnot installed"]
 
     code, out = run("plugins", "install", "hello", "--db", sqlite_url)
     assert code == 0 and "done." in out, out
-    assert run("plugins", "list", "--db", sqlite_url)[1].strip() == "hello\t0.3.0\tinstalled 0.3.0"
+    assert run("plugins", "list", "--db", sqlite_url)[1].splitlines()[1] == (
+        "hello\t0.3.0\tinstalled 0.3.0"
+    )
     code, out = run("plugins", "ledger", "--db", sqlite_url, "--owner", "hello")
     assert "entity\tgreeting\thello" in out.splitlines()
 

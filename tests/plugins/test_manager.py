@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 import pytest
 
+import xrm_core
 from xrm_core.errors import (
     DuplicatePlugin,
     InvalidHook,
@@ -16,7 +17,7 @@ from xrm_core.errors import (
     Problem,
 )
 from xrm_core.hookspecs import hookimpl
-from xrm_core.plugins import make_plugin_manager, plugin_manifests, resolve
+from xrm_core.plugins import contributions, make_plugin_manager, plugin_manifests, resolve
 
 if TYPE_CHECKING:
     from tests.plugins.conftest import Site
@@ -56,20 +57,22 @@ def test_plugins_are_registered_under_their_manifest_names() -> None:
     assert isinstance(pm, pluggy.PluginManager)
     assert sorted(name for name, plugin in pm.list_name_plugin() if plugin) == [
         "contacts",
+        "core",  # built in
         "sales",
     ]
     manifests = plugin_manifests(pm)
-    assert list(manifests) == ["contacts", "sales"]
+    assert list(manifests) == ["contacts", "core", "sales"]
     assert manifests["contacts"].description == "Accounts and contacts."
-    assert [m.name for m in resolve(manifests.values(), "0.1.0")] == ["contacts", "sales"]
+    order = [m.name for m in resolve(manifests.values(), "0.1.0")]
+    assert order == ["contacts", "core", "sales"]
 
 
 def test_each_call_builds_a_new_manager() -> None:
     first = make_plugin_manager(load_entrypoints=False, plugins=[Contacts()])
     second = make_plugin_manager(load_entrypoints=False)
     assert first is not second
-    assert plugin_manifests(second) == {}
-    assert list(plugin_manifests(first)) == ["contacts"]
+    assert list(plugin_manifests(second)) == ["core"]
+    assert list(plugin_manifests(first)) == ["contacts", "core"]
 
 
 def test_a_misspelled_hook_is_refused_with_a_suggestion() -> None:
@@ -132,7 +135,7 @@ def test_a_blocked_plugin_is_not_registered() -> None:
         load_entrypoints=False, blocked=["sales"], plugins=[Contacts(), Sales()]
     )
     assert pm.is_blocked("sales")
-    assert list(plugin_manifests(pm)) == ["contacts"]
+    assert list(plugin_manifests(pm)) == ["contacts", "core"]
 
 
 def test_a_plugin_without_a_manifest_is_refused() -> None:
@@ -180,12 +183,22 @@ def test_a_failing_manifest_hook_says_which_plugin_failed() -> None:
     assert any("in xrm_manifest of xRM plugin" in note for note in caught.value.__notes__)
 
 
-def test_only_a_built_in_plugin_may_be_called_core() -> None:
-    pm = make_plugin_manager(
-        load_entrypoints=False, plugins=[manifest_plugin(name="core", version="1.0.0")]
-    )
+def test_only_a_built_in_plugin_may_be_called_core(site: Site) -> None:
     with pytest.raises(InvalidManifest, match="the name 'core' belongs to the core's built-in"):
-        plugin_manifests(pm)
+        make_plugin_manager(
+            load_entrypoints=False, plugins=[manifest_plugin(name="core", version="1.0.0")]
+        )
+    site.install("xrm-fake-core", modules={"fake_core": ""}, plugins={"core": "fake_core"})
+    with pytest.raises(InvalidManifest, match="belongs to the core's built-in"):
+        make_plugin_manager()
+
+
+def test_the_core_is_a_built_in_plugin_declaring_its_entities_through_hooks() -> None:
+    pm = make_plugin_manager(load_entrypoints=False)
+    (core,) = plugin_manifests(pm).values()
+    assert core.name == "core" and str(core.version) == xrm_core.__version__
+    schemas = contributions(pm, "xrm_entity_schemas")["core"]
+    assert [s["x-xrm"]["name"] for s in schemas][:3] == ["business_unit", "role", "role_privilege"]
 
 
 # -- installed plugins (entry points of installed packages) -------------------

@@ -48,7 +48,7 @@ def test_a_started_plugin_subscribes_adds_its_rules_and_is_told(xrm: XRM) -> Non
     helpdesk = Helpdesk()
     pm = make_plugin_manager(load_entrypoints=False, plugins=[helpdesk])
 
-    assert start(xrm, pm) == ["helpdesk"]
+    assert start(xrm, pm) == ["core", "helpdesk"]
 
     assert helpdesk.started_with is xrm
     (subscriber,) = xrm.events.of_stage("committed")

@@ -274,12 +274,17 @@ class Migration:
     fields still exist) or ``after`` it (when the new ones do). Migrations of one
     phase run in the order the plugin lists them; each is logged under the
     plugin's name and ``id`` and never runs twice.
+
+    ``safety`` is how the install plan shows it: ``breaking`` (the default: it
+    changes data), ``safe`` (it only adds, such as default records) or
+    ``destructive`` (it removes data; the plan then needs confirming).
     """
 
     id: str
     phase: Phase
     handler: MigrationHandler
     description: str = ""
+    safety: Literal["safe", "breaking", "destructive"] = "breaking"
 
     def __post_init__(self) -> None:
         problems = []
@@ -293,4 +298,8 @@ class Migration:
             problems.append(Problem("/phase", f"unknown phase {self.phase!r}; before or after"))
         if not callable(self.handler):
             problems.append(Problem("/handler", "must be callable"))
+        if self.safety not in ("safe", "breaking", "destructive"):
+            problems.append(
+                Problem("/safety", f"unknown safety {self.safety!r}; safe, breaking or destructive")
+            )
         refuse(f"migration {self.id!r}", problems)

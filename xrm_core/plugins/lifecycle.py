@@ -184,6 +184,9 @@ class PluginService:
         for manifest in order:
             if manifest.name in present:
                 _check_installed_dependency(manifest, present[manifest.name], name)
+        if CORE_OWNER not in present and CORE_OWNER in manifests:
+            # Every plugin needs the core's entities (users, roles): installed first, together.
+            order = [manifests[CORE_OWNER], *(m for m in order if m.name != CORE_OWNER)]
         batch = [declared(self.pm, m, None) for m in order if m.name not in present]
         return self._work(conn, "install", batch, manifests)
 
@@ -253,13 +256,23 @@ class PluginService:
         )
         return _Work(PluginPlan(operation, versions, tuple(steps)), batch, want, roles)
 
+    def ensure_core(self) -> PluginPlan:
+        """Install the core plugin, or bring it to this version (``xrm.security.install()``).
+
+        The core's own schema changes are applied whatever they are: values a
+        change drops are exported first, as always.
+        """
+        if CORE_OWNER in self.installed():
+            return self.upgrade(CORE_OWNER, confirm=True)
+        return self.install(CORE_OWNER, confirm=True)
+
     def _apply(self, compute: Any, confirm: bool) -> PluginPlan:
         caller = self._manager()
-        if not self.xrm.security_service.installed:
-            self.xrm.security.install()
         system = self.xrm.as_system(f"plugin lifecycle ({_who(caller)})")
         with self._changing() as conn:
             work: _Work = compute(conn)
+            if _nothing_to_do(work.plan):
+                return replace(work.plan, applied=True)
             _require_confirmation(work.plan, confirm)
             exports = self._carry_out(conn, work, system, caller)
         return replace(work.plan, applied=True, exports=tuple(exports))
@@ -351,6 +364,7 @@ class PluginService:
         return replace(plan, applied=True, exports=tuple(exports))
 
     def _uninstall_plan(self, conn: Connection, name: str, data: DataChoice) -> PluginPlan:
+        _refuse_core(name, "uninstalled")
         present = ledger.installed(conn)
         if name not in present:
             raise PluginStateError(f"plugin {name!r} is not installed", details={"plugins": [name]})
@@ -423,6 +437,7 @@ class PluginService:
         self._switch(name, False)
 
     def _switch(self, name: str, enabled: bool) -> None:
+        _refuse_core(name, "enabled or disabled")
         caller = self._manager()
         with self.xrm.db.transaction() as conn:
             present = ledger.installed(conn)
@@ -475,6 +490,20 @@ class PluginService:
             self.xrm.metadata_service.reload()
             self.xrm.security_service.refresh(force=True)
             raise
+
+
+def _refuse_core(name: str, what: str) -> None:
+    if name == CORE_OWNER:
+        raise PluginStateError(
+            f"the core is built in: it cannot be {what}", details={"plugins": [name]}
+        )
+
+
+def _nothing_to_do(plan: PluginPlan) -> bool:
+    """An upgrade to the version installed, with no step: nothing to write, not even history."""
+    return (
+        plan.operation == "upgrade" and not plan.steps and all(a == b for _, a, b in plan.plugins)
+    )
 
 
 def _closure(name: str, manifests: Mapping[str, Manifest]) -> list[Manifest]:
@@ -555,7 +584,7 @@ def _migration_steps(plugin: Declared, ran: set[str], phase: str) -> list[Plugin
         PluginStep(
             plugin.name,
             "run_migration",
-            Safety.BREAKING,
+            Safety[m.safety.upper()],
             f"run data migration {m.id!r} {when} the schema changes"
             + (f": {m.description}" if m.description else ""),
         )

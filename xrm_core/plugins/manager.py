@@ -12,7 +12,6 @@ import difflib
 import importlib
 import importlib.metadata as metadata
 import inspect
-import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -42,10 +41,10 @@ from xrm_core.security.predicates import Rule
 from xrm_core.security.principal import PRIVILEGES
 
 #: Modules registered as plugins before any installed one, as datasette does. The
-#: core's own entities (users, teams, business units, roles) are to be declared
-#: through these same hooks by a built-in plugin named ``core`` listed here: if
-#: the hooks are enough for the core, they are enough for everyone.
-DEFAULT_PLUGINS: tuple[str, ...] = ()
+#: core's own entities (users, teams, business units, roles) are declared through
+#: these same hooks by the built-in plugin ``core``: if the hooks are enough for
+#: the core, they are enough for everyone.
+DEFAULT_PLUGINS: tuple[str, ...] = ("xrm_core.plugins.core",)
 #: Only a plugin of :data:`DEFAULT_PLUGINS` may be called this: the ledger's owner
 #: of what the core itself declares.
 CORE_PLUGIN = "core"
@@ -77,7 +76,7 @@ def make_plugin_manager(
     for name in blocked:
         pm.set_blocked(name)
     for module in DEFAULT_PLUGINS:
-        _register(pm, importlib.import_module(module))
+        _register(pm, importlib.import_module(module), builtin=True)
     if load_entrypoints:
         _load_entry_points(pm)
     for plugin in plugins:
@@ -89,8 +88,10 @@ def make_plugin_manager(
     return pm
 
 
-def _register(pm: pluggy.PluginManager, plugin: object) -> None:
+def _register(pm: pluggy.PluginManager, plugin: object, *, builtin: bool = False) -> None:
     name = _declared_name(plugin)
+    if name == CORE_PLUGIN and not builtin:
+        raise _reserved(name)
     if name is not None and pm.has_plugin(name):
         raise DuplicatePlugin(f"two plugins are called {name!r}", details={"plugins": [name]})
     try:
@@ -151,6 +152,8 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
     for name, eps in sorted(found.items()):
         if pm.is_blocked(name):
             continue
+        if name == CORE_PLUGIN:
+            raise _reserved(name)
         packages = ", ".join(sorted(ep.dist.name if ep.dist else ep.value for ep in eps))
         if len(eps) > 1 or pm.has_plugin(name):
             raise DuplicatePlugin(
@@ -166,6 +169,14 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
                 f"plugin {name!r} (installed by {packages}) cannot be loaded: {exc!r}",
                 details={"plugins": [name]},
             ) from exc
+
+
+def _reserved(name: str) -> InvalidManifest:
+    return InvalidManifest(
+        f"plugin {name!r}: the name 'core' belongs to the core's built-in plugin",
+        [Problem("/name", "reserved")],
+        {"plugins": [name]},
+    )
 
 
 def _unknown_hooks(pm: pluggy.PluginManager) -> InvalidHook:
@@ -200,7 +211,6 @@ def plugin_manifests(pm: pluggy.PluginManager) -> dict[str, Manifest]:
     """
     impls = {impl.plugin_name: impl for impl in pm.hook.xrm_manifest.get_hookimpls()}
     packages = {pm.get_name(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
-    builtin = [sys.modules.get(module) for module in DEFAULT_PLUGINS]
     manifests = {}
     for registered, plugin in sorted(pm.list_name_plugin()):
         if plugin is None:
@@ -238,12 +248,6 @@ def plugin_manifests(pm: pluggy.PluginManager) -> dict[str, Manifest]:
                 "a plugin's entry point must have the plugin's name",
                 [Problem("/name", f"expected {registered!r}")],
                 {"plugins": [registered, manifest.name]},
-            )
-        if manifest.name == CORE_PLUGIN and not any(plugin is b for b in builtin):
-            raise InvalidManifest(
-                f"plugin {registered!r}: the name 'core' belongs to the core's built-in plugin",
-                [Problem("/name", "reserved")],
-                {"plugins": [registered]},
             )
         manifests[manifest.name] = manifest
     return manifests

@@ -7,7 +7,6 @@ allowed; interfaces never ask it directly.
 
 from __future__ import annotations
 
-import copy
 import json
 import threading
 import time
@@ -112,16 +111,24 @@ class SecurityService:
         return all(self.metadata.exists(name) for name in CORE_ENTITIES)
 
     def install(self) -> uuid.UUID:
-        """Define the core entities, the root business unit and the built-in roles.
+        """Install the core — its entities, the root business unit and the built-in roles —
+        or bring it to this version of xRM; returns the root business unit's id.
 
-        Safe to call again: what exists is left as it is. Returns the root
-        business unit's id.
+        The core is a plugin (``xrm_core.plugins.core``) and this runs its install or
+        upgrade through the plugin lifecycle, so the core's entities change between
+        versions the way any plugin's do, keeping an administrator's own fields and
+        changes. Safe to call again.
         """
         actor = self._manager()
-        missing = [s for s in core_schemas() if not self.metadata.exists(s["x-xrm"]["name"])]
-        wanted = missing + self._newer_core_fields()
-        if wanted:
-            self.metadata.define(wanted, owner=CORE, actor=actor)
+        if self._state.installer is None:
+            raise RuntimeError("no core installer: open the database with XRM, which has one")
+        self._state.installer(actor)
+        return self.root_business_unit()
+
+    def seed_organization(self) -> uuid.UUID:
+        """The root business unit and the built-in roles, each made if missing (the core
+        plugin's first data migration); returns the root unit's id."""
+        actor = self._manager()
         with self.db.transaction():
             root = self._root_unit()
             if root is None:
@@ -139,25 +146,10 @@ class SecurityService:
                     )
         return uuid.UUID(str(root))
 
-    def _newer_core_fields(self) -> list[dict[str, Any]]:
-        """Existing core entities with the fields this core ships and they lack, added.
-
-        Only additions: an administrator's own fields and changes stay as they
-        are, so a database made by an older core keeps working and is upgraded
-        by ``install()`` (``xrm db upgrade``).
-        """
-        upgraded = []
-        for shipped in core_schemas():
-            name = shipped["x-xrm"]["name"]
-            if not self.metadata.exists(name):
-                continue
-            stored = copy.deepcopy(dict(self.metadata.get(name).schema))
-            have = stored.setdefault("properties", {})
-            added = {k: v for k, v in shipped.get("properties", {}).items() if k not in have}
-            if added:
-                have.update(added)
-                upgraded.append(stored)
-        return upgraded
+    def set_installer(self, installer: Callable[[Caller], object]) -> None:
+        """What :meth:`install` calls, as its caller: the plugin lifecycle, which this
+        layer may not import (it sits above security)."""
+        self._state.installer = installer
 
     def _root_unit(self) -> uuid.UUID | None:
         units = self.metadata.catalog.table("business_unit")
@@ -644,6 +636,8 @@ class _State:
     #: Seconds between two looks at the security version (see ``refresh``).
     interval: float = 1.0
     clock: Callable[[], float] = time.monotonic
+    #: Installs or upgrades the core plugin (set by XRM; see ``install``).
+    installer: Callable[[Caller], object] | None = None
 
 
 _ALL = ("create", "read", "update", "delete", "assign", "share")
