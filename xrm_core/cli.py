@@ -21,8 +21,8 @@ from xrm_core import demo
 # The database option and error handling every ``xrm`` command shares.
 from xrm_core.cli_common import database_option
 from xrm_core.cli_common import opened as _opened
+from xrm_core.cli_entities import entity_group, read_json
 from xrm_core.events.worker import Worker
-from xrm_core.metadata.plan import Plan
 from xrm_core.plugins.manager import make_plugin_manager
 from xrm_core.plugins.startup import start
 from xrm_core.xrm import XRM
@@ -36,7 +36,13 @@ def main() -> None:
 
 @main.command("demo")
 @database_option
-@click.option("--size", default=200, show_default=True, help="How many people to create.")
+@click.option(
+    "--size",
+    default=200,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How many people to create.",
+)
 def demo_command(url: str, size: int) -> None:
     """Create the demo entities and data, then show what the database holds."""
     with _opened(url) as xrm:
@@ -69,75 +75,6 @@ def db_info(url: str) -> None:
     """Show the entities and how many records each holds."""
     with _opened(url) as xrm:
         _summary(xrm)
-
-
-@main.group()
-def entity() -> None:
-    """Entity definitions."""
-
-
-@entity.command("list")
-@database_option
-def entity_list(url: str) -> None:
-    """List entities with their owner and version."""
-    with _opened(url) as xrm:
-        for definition in xrm.metadata.entities():
-            name = definition.name
-            owner = xrm.metadata.owner(name)
-            click.echo(f"{name}\t{owner}\tv{xrm.metadata.entity_version(name)}")
-
-
-@entity.command("show")
-@database_option
-@click.argument("name")
-def entity_show(url: str, name: str) -> None:
-    """Print an entity's stored (normalized) JSON Schema."""
-    with _opened(url) as xrm:
-        click.echo(json.dumps(xrm.metadata.get(name).schema, indent=2))
-
-
-@entity.command("define")
-@database_option
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--dry-run", is_flag=True, help="Show the plan without applying it.")
-@click.option("--confirm", is_flag=True, help="Allow destructive steps (values are exported).")
-@click.option(
-    "--rename",
-    "renames",
-    multiple=True,
-    metavar="ENTITY.OLD=NEW",
-    help="Rename a field, keeping its values (repeat for several).",
-)
-def entity_define(
-    url: str, files: tuple[Path, ...], dry_run: bool, confirm: bool, renames: tuple[str, ...]
-) -> None:
-    """Create or change entities from JSON Schema files (plan shown first)."""
-    schemas = [_read_json(f) for f in files]
-    renamed = _parse_renames(renames)
-    with _opened(url) as xrm:
-        plan = xrm.metadata.plan(schemas, renames=renamed)
-        _show_plan(plan)
-        if not dry_run and not plan.is_empty:
-            applied = xrm.metadata.define(schemas, renames=renamed, confirm=confirm)
-            for path in applied.exports:
-                click.echo(f"exported dropped values to {path}")
-            click.echo("applied.")
-
-
-@entity.command("drop")
-@database_option
-@click.argument("name")
-@click.option("--dry-run", is_flag=True, help="Show the plan without applying it.")
-@click.option("--confirm", is_flag=True, help="Really drop the entity and its records.")
-def entity_drop(url: str, name: str, dry_run: bool, confirm: bool) -> None:
-    """Drop an entity and its records (exported first)."""
-    with _opened(url) as xrm:
-        _show_plan(xrm.metadata.plan_drop(name))
-        if not dry_run:
-            applied = xrm.metadata.drop(name, confirm=confirm)
-            for path in applied.exports:
-                click.echo(f"exported records to {path}")
-            click.echo("dropped.")
 
 
 @main.group("action")
@@ -188,7 +125,7 @@ def action_run(url: str, name: str, record_id: str | None, data: str, user: str 
 
 def _action_input(data: str) -> Any:
     if data.startswith("@"):
-        return _read_json(Path(data[1:]))
+        return read_json(Path(data[1:]))
     try:
         return json.loads(data)
     except ValueError as exc:
@@ -276,29 +213,6 @@ def _stopping_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(s, handler)
 
 
-def _parse_renames(renames: tuple[str, ...]) -> dict[str, dict[str, str]]:
-    parsed: dict[str, dict[str, str]] = {}
-    for item in renames:
-        entity, dot, rest = item.partition(".")
-        old, equals, new = rest.partition("=")
-        if not (dot and equals and entity and old and new):
-            raise click.BadParameter(f"{item!r}: write ENTITY.OLD=NEW", param_hint="--rename")
-        parsed.setdefault(entity, {})[old] = new
-    return parsed
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise click.ClickException(f"{path}: not a readable JSON file ({exc})") from None
-
-
-def _show_plan(plan: Plan) -> None:
-    click.echo(f"plan ({plan.safety}):")
-    click.echo("\n".join(f"  {line}" for line in str(plan).splitlines()))
-
-
 def _summary(xrm: XRM) -> None:
     definitions = xrm.metadata.entities()
     if not definitions:
@@ -324,3 +238,13 @@ main.add_command(export_command)
 from xrm_core.cli_serve import serve_command  # noqa: E402
 
 main.add_command(serve_command)
+
+main.add_command(entity_group)
+
+from xrm_core.cli_users import user_group  # noqa: E402
+
+main.add_command(user_group)
+
+from xrm_core.cli_audit import audit_command  # noqa: E402
+
+main.add_command(audit_command)

@@ -34,7 +34,9 @@ def opened(url: str) -> Iterator[XRM]:
         # the database file anyway; users and tokens come with the server.
         xrm = XRM.from_url(url).as_system("command line")
     except Exception as exc:
-        raise click.ClickException(f"cannot open {url}: {exc}") from None
+        # One line: the driver's own message (SQLAlchemy adds a second line, a link).
+        reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+        raise click.ClickException(f"cannot open {url}: {reason}") from None
     try:
         yield xrm
     except XRMError as exc:

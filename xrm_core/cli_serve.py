@@ -15,20 +15,38 @@ DEMO_USER, DEMO_TOKEN = "demo", "xrm serve --demo"
 
 @click.command("serve")
 @database_option
-@click.option("--host", envvar="XRM_HOST", default="127.0.0.1", show_default=True)
-@click.option("--port", envvar="XRM_PORT", default=8000, show_default=True, type=int)
+@click.option(
+    "--host",
+    envvar="XRM_HOST",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (env XRM_HOST).",
+)
+@click.option(
+    "--port",
+    envvar="XRM_PORT",
+    default=8000,
+    show_default=True,
+    type=int,
+    help="Port to listen on (env XRM_PORT).",
+)
 @click.option(
     "--demo",
     "with_demo",
     is_flag=True,
     help="Load the demo data (once) and print an API token of an administrator 'demo'.",
 )
-@click.option("--workers", default=1, show_default=True, help="Server processes.")
+@click.option(
+    "--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Server processes."
+)
 def serve_command(url: str, host: str, port: int, with_demo: bool, workers: int) -> None:
     """Prepare the database (as `xrm db upgrade` does) and serve the API over HTTP."""
     import uvicorn
 
-    settings = load_settings(database_url=url, host=host, port=port)
+    try:
+        settings = load_settings(database_url=url, host=host, port=port)
+    except ValueError as exc:  # pydantic's ValidationError is one too
+        raise click.ClickException(f"bad settings: {_one_line(exc)}") from None
     with opened(url) as xrm:
         xrm.security.install()
         token = _demo(xrm) if with_demo else None
@@ -49,6 +67,13 @@ def serve_command(url: str, host: str, port: int, with_demo: bool, workers: int)
     from xrm_core.api.app import create_app
 
     uvicorn.run(create_app(settings=settings), host=host, port=port, log_level="info")
+
+
+def _one_line(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):  # a pydantic ValidationError: each setting and what is wrong
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors())
+    return " ".join(str(exc).split())
 
 
 def _demo(xrm: XRM) -> str:

@@ -64,4 +64,4 @@ def test_ci_runs_the_test_command_the_readme_gives() -> None:
     commands = re.findall(r"^(\.venv/bin/python -m pytest.*)$", ci, re.MULTILINE)
     assert commands, "no pytest command in .ci/run"
     assert all(command in readme for command in commands)
-    assert ".venv/bin/xrm demo" in readme
+    assert ".venv/bin/xrm serve --demo" in readme
