@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import click
+from sqlalchemy.engine import url as sa_url
 
 from xrm_core.errors import XRMError
 from xrm_core.xrm import XRM
@@ -36,7 +37,7 @@ def opened(url: str) -> Iterator[XRM]:
     except Exception as exc:
         # One line: the driver's own message (SQLAlchemy adds a second line, a link).
         reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
-        raise click.ClickException(f"cannot open {url}: {reason}") from None
+        raise click.ClickException(f"cannot open {shown_url(url)}: {reason}") from None
     try:
         yield xrm
     except XRMError as exc:
@@ -44,3 +45,11 @@ def opened(url: str) -> Iterator[XRM]:
         sys.exit(EXIT_REFUSED)
     finally:
         xrm.close()
+
+
+def shown_url(url: str) -> str:
+    """A database URL as it may be printed: with its password masked."""
+    try:
+        return sa_url.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL at all: the caller reports that; nothing secret to hide
+        return url

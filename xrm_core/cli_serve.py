@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from xrm_core import demo
-from xrm_core.cli_common import database_option, opened
+from xrm_core.cli_common import database_option, opened, shown_url
 from xrm_core.settings import load_settings
 from xrm_core.xrm import XRM
 
@@ -51,7 +51,7 @@ def serve_command(url: str, host: str, port: int, with_demo: bool, workers: int)
         xrm.security.install()
         token = _demo(xrm) if with_demo else None
     base = f"http://{host}:{port}"
-    click.echo(f"xRM is serving {url} at {base}/")
+    click.echo(f"xRM is serving {shown_url(url)} at {base}/")
     click.echo(f"  REST API: {base}/api/v1/   (send 'Authorization: Bearer <token>')")
     if token:
         click.echo(f"  API token of user '{DEMO_USER}' (administrator): {token}")
