@@ -261,6 +261,25 @@ class InvalidActionOutput(PluginError):
     code = "invalid_action_output"
 
 
+class InvalidRequest(XRMError):
+    """An API request's parameters or body are not what the endpoint takes.
+
+    ``problems`` point at the culprit: into the JSON body (``/confirm``), or
+    at a query parameter by its name (``/limit``).
+    """
+
+    code = "invalid_request"
+
+
+class UploadInterrupted(XRMError):
+    """An uploaded body ended before it was complete (the client went away).
+
+    What an import committed before stays, and the import can be resumed.
+    """
+
+    code = "upload_interrupted"
+
+
 class InvalidFile(XRMError):
     """A file to import or export cannot be used: unreadable, not UTF-8, a bad header.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.api.conftest import Api, make_api
+from xrm_core import XRM
 
 
 def test_health_needs_no_token_and_reveals_no_data(api: Api) -> None:
@@ -63,3 +64,41 @@ def test_too_many_requests_get_429_with_retry_after(db_url: str, tmp_path: Path)
         assert limited.json()["code"] == "rate_limited"
         # Another client has its own allowance.
         assert api.client.get("/api/v1/me", headers=api.headers(api.clerk_token)).status_code == 200
+
+
+def test_the_servers_address_says_where_the_apis_are(api: Api) -> None:
+    page = api.client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    for link in ("/api/v1/", "/api/openapi.json", "/graphql", "Authorization: Bearer"):
+        assert link in page.text
+
+
+def test_a_wrong_method_says_which_are_allowed(api: Api) -> None:
+    response = api.client.delete("/api/v1/me", headers=api.headers())
+    assert response.status_code == 405
+    assert set(response.headers["allow"].split(", ")) == {"GET", "HEAD"}
+
+
+def test_an_entity_another_process_defines_is_served_within_a_second(
+    api: Api, db_url: str, tmp_path: Path
+) -> None:
+    assert api.client.get("/api/v1/ticket", headers=api.headers()).status_code == 404
+    other = XRM.from_url(db_url, export_dir=tmp_path / "other").as_system("another process")
+    other.metadata.define({"x-xrm": {"name": "ticket"}, "properties": {"t": {"type": "string"}}})
+    other.close()
+
+    api.client.app.state.metadata_checked_at = float("-inf")  # as if a second had passed
+    response = api.client.get("/api/v1/ticket", headers=api.headers())
+
+    assert response.status_code == 200 and response.json()["items"] == []
+
+
+def test_me_answers_even_when_ones_roles_do_not_let_one_read_users(api: Api) -> None:
+    users = api.xrm.records("user")
+    (admin,) = users.query(filter={"username": "admin"}).records
+    role = api.xrm.security.role_id("System Administrator")
+    users.unlink(admin["id"], "roles", role)
+
+    response = api.client.get("/api/v1/me", headers=api.headers())
+
+    assert response.status_code == 200 and response.json()["username"] == "admin"

@@ -20,19 +20,28 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from xrm_core.api.endpoint import Call, endpoint
 from xrm_core.api.problems import internal_error, problem
 from xrm_core.api.ratelimit import RateLimiter, RateLimitMiddleware
+from xrm_core.graphql.endpoint import routes as graphql_routes
 from xrm_core.plugins.startup import start
 from xrm_core.settings import Settings, load_settings
 from xrm_core.version import __version__
 from xrm_core.xrm import XRM
 
 #: Modules adding routes under ``/api``; each has ``routes() -> list[BaseRoute]``.
-ROUTE_MODULES: tuple[str, ...] = ()
+ROUTE_MODULES: tuple[str, ...] = (
+    "xrm_core.api.openapi",
+    # Fixed first segments (metadata, audit, imports, ...) before the records' /{entity}.
+    "xrm_core.api.metadata",
+    "xrm_core.api.operations",
+    "xrm_core.api.transfer",
+    "xrm_core.api.admin",
+    "xrm_core.api.records",
+)
 
 
 def create_app(
@@ -85,13 +94,37 @@ def _routes() -> list[BaseRoute]:
     api: list[BaseRoute] = [Route("/v1/me", endpoint(me), methods=["GET"])]
     for module in ROUTE_MODULES:
         api += importlib.import_module(module).routes()
-    return [Route("/health", health, methods=["GET"]), Mount("/api", routes=api)]
+    return [
+        Route("/", index, methods=["GET"]),
+        Route("/health", health, methods=["GET"]),
+        Mount("/api", routes=api),
+        *graphql_routes(),
+    ]
 
 
 @asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     yield
     app.state.xrm.close()
+
+
+_INDEX = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>xRM</title></head>
+<body><h1>xRM {version} is running</h1>
+<p>Every API call needs an API token: <code>Authorization: Bearer &lt;token&gt;</code>
+(<code>xrm user token USERNAME</code> makes one; <code>xrm serve --demo</code> prints one).</p>
+<ul>
+<li><a href="/api/v1/me">/api/v1/</a>: the REST API</li>
+<li><a href="/api/openapi.json">/api/openapi.json</a>: its OpenAPI document</li>
+<li><a href="/graphql">/graphql</a>: GraphQL</li>
+<li><a href="/health">/health</a>: whether the server reaches its database</li>
+</ul></body></html>
+"""
+
+
+async def index(request: Request) -> Response:
+    """Where things are, for whoever opens the server's address in a browser."""
+    return HTMLResponse(_INDEX.format(version=__version__))
 
 
 async def health(request: Request) -> Response:
@@ -107,7 +140,10 @@ async def health(request: Request) -> Response:
 def me(call: Call) -> dict[str, Any]:
     """Who the API token stands for."""
     user_id = call.xrm.caller.user_id if call.xrm.caller else None
-    user = call.xrm.records("user").get(user_id) if user_id else {}
+    # One's own name, whatever one's roles allow reading (an administrator who
+    # removed their own role still learns who they are).
+    users = call.xrm.as_system(f"who is user {user_id}").records("user")
+    user = users.get(user_id) if user_id else {}
     return {"id": str(user_id), "username": user.get("username"), "version": __version__}
 
 
@@ -115,7 +151,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 500)
     codes = {404: "not_found", 405: "method_not_allowed"}
     detail = getattr(exc, "detail", "") or "error"
-    return problem(status, codes.get(status, "http_error"), str(detail), instance=request.url.path)
+    headers = dict(getattr(exc, "headers", None) or {})  # Allow, on a 405
+    code = codes.get(status, "http_error")
+    return problem(status, code, str(detail), instance=request.url.path, headers=headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

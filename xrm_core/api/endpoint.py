@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,10 +23,13 @@ from starlette.responses import Response
 
 from xrm_core.api.problems import from_error, problem
 from xrm_core.api.responses import RecordsResponse
+from xrm_core.api.streams import RequestBody
 from xrm_core.context import correlated
 from xrm_core.errors import AuthenticationFailed
 from xrm_core.xrm import XRM
 
+#: Seconds between two looks for metadata changes made by other processes (one small query).
+METADATA_REFRESH = 1.0
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -68,10 +72,30 @@ def endpoint(handler: Handler, *, status: int = 200) -> Callable[[Request], Awai
     return run
 
 
+def upload_endpoint(
+    handler: Handler, *, status: int = 200
+) -> Callable[[Request], Awaitable[Response]]:
+    """An authenticated endpoint whose body is streamed, not read as JSON.
+
+    ``call.body`` is a blocking binary stream of the request body
+    (:class:`~xrm_core.api.streams.RequestBody`): nothing is read before the
+    token is checked, and the handler reads the body as the client sends it,
+    so an upload of any size takes the memory of one chunk.
+    """
+
+    async def run(request: Request) -> Response:
+        return await run_in_threadpool(_serve, request, RequestBody(request), handler, status)
+
+    run.__name__ = run.__qualname__ = getattr(handler, "__name__", "endpoint")
+    run.__doc__ = handler.__doc__
+    return run
+
+
 def _serve(request: Request, body: Any, handler: Handler, status: int) -> Response:
     sent = request.headers.get("x-request-id", "")
     with correlated(sent if _REQUEST_ID.fullmatch(sent) else None) as request_id:
         try:
+            _notice_metadata_changes(request)
             call = Call(request, authenticated(request), body)
             result = handler(call)
             if isinstance(result, Response):
@@ -82,6 +106,15 @@ def _serve(request: Request, body: Any, handler: Handler, status: int) -> Respon
             response = from_error(request, exc)
         response.headers["X-Request-Id"] = request_id
         return response
+
+
+def _notice_metadata_changes(request: Request) -> None:
+    """Re-read definitions another process changed, looking at most once a second."""
+    state = request.app.state
+    now = time.monotonic()
+    if now - getattr(state, "metadata_checked_at", float("-inf")) >= METADATA_REFRESH:
+        state.metadata_checked_at = now
+        state.xrm.metadata_service.refresh()
 
 
 def authenticated(request: Request) -> XRM:

@@ -39,6 +39,16 @@ STATUS: dict[type[errors.XRMError], int] = {
     errors.AuthenticationFailed: 401,
     errors.TooManyAttempts: 429,
     errors.PluginError: 409,
+    errors.UnknownPlugin: 404,
+    errors.UnknownAction: 404,
+    errors.InvalidActionInput: 422,
+    # A handler's output its own model refuses is the plugin's bug, not the client's.
+    errors.InvalidActionOutput: 500,
+    errors.InvalidRequest: 400,
+    errors.InvalidFile: 422,
+    errors.ImportRejected: 422,
+    errors.ImportStateError: 409,
+    errors.UploadInterrupted: 400,
 }
 
 

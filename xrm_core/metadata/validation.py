@@ -49,6 +49,11 @@ _MAX_TABLE_NAME = 63  # PostgreSQL's identifier limit
 _UNINDEXABLE = frozenset({Kind.JSON, Kind.MULTI_CHOICE, Kind.POLYMORPHIC_LOOKUP, Kind.TEXT})
 # PostgreSQL's hidden columns: every table has them, so no field may take their names.
 _DATABASE_COLUMNS = frozenset({"ctid", "xmin", "xmax", "cmin", "cmax", "tableoid"})
+#: First path segments of the REST API (``/api/v1/<segment>/...``) that are not
+#: entities: an entity of one of these names could not be reached at ``/api/v1/{entity}``.
+RESERVED_ENTITY_NAMES = frozenset(
+    {"metadata", "plugins", "webhooks", "imports", "exports", "audit", "me"}
+)
 # Far deeper than any entity definition needs, and shallow enough that copying
 # and storing the document never meets Python's recursion limit.
 MAX_DEPTH = 32
@@ -202,6 +207,12 @@ def _check_semantics(doc: Mapping[str, Any], known: Collection[str]) -> Iterator
         yield Problem(
             pointer("x-xrm", "name"),
             f"bad name {xrm['name']!r}: '__' is reserved for many-to-many link tables",
+        )
+    if isinstance(xrm.get("name"), str) and xrm["name"] in RESERVED_ENTITY_NAMES:
+        yield Problem(
+            pointer("x-xrm", "name"),
+            f"bad name {xrm['name']!r}: it is reserved for the REST API's "
+            f"/api/v1/{xrm['name']} endpoints; choose another name",
         )
     kinds: dict[str, Kind] = {}
     for name, prop in props.items():

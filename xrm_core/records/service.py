@@ -295,6 +295,18 @@ class RecordService:
         """The links of a record through ``relationship``, oldest first."""
         return _links.links(self, record_id, relationship)
 
+    def links_of(
+        self, record_ids: Iterable[uuid.UUID | str], relationship: str, *, by: str = "source"
+    ) -> dict[uuid.UUID, list[Record]]:
+        """The links of many records at once, by record id (one query per 500 ids).
+
+        ``by="source"``: the links of records of this entity (as :meth:`links`);
+        ``by="target"``: the links pointing at records of the relationship's
+        target. Links whose source record the caller cannot read are left out
+        (a link belongs to its source), and so an id gets an empty list.
+        """
+        return _links.links_of(self, record_ids, relationship, by)
+
     # -- ownership and sharing -------------------------------------------
 
     def assign(
