@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,11 +16,12 @@ from typing import Any
 import click
 
 from xrm_core import demo
-
-# The database option and error handling every ``xrm`` command shares.
 from xrm_core.cli_common import database_option
 from xrm_core.cli_common import opened as _opened
 from xrm_core.cli_entities import entity_group, read_json
+
+# The database option and error handling every ``xrm`` command shares.
+from xrm_core.cli_users import find_user
 from xrm_core.events.worker import Worker
 from xrm_core.plugins.manager import make_plugin_manager
 from xrm_core.plugins.startup import start
@@ -119,7 +119,7 @@ def action_run(url: str, name: str, record_id: str | None, data: str, user: str 
     given = _action_input(data)
     with _opened(url) as xrm:
         start(xrm, make_plugin_manager())
-        caller = xrm if user is None else xrm.as_user(_user_id(xrm, user))
+        caller = xrm if user is None else xrm.as_user(find_user(xrm, url, user))
         click.echo(caller.actions.run(name, record_id, given).model_dump_json(indent=2))
 
 
@@ -130,17 +130,6 @@ def _action_input(data: str) -> Any:
         return json.loads(data)
     except ValueError as exc:
         raise click.ClickException(f"--data is not JSON ({exc})") from None
-
-
-def _user_id(xrm: XRM, user: str) -> str:
-    try:
-        return str(uuid.UUID(user))
-    except ValueError:
-        pass
-    found = xrm.records("user").query(filter={"username": user}, limit=1, fields=["id"])
-    if not found.records:
-        raise click.ClickException(f"no user called {user!r}")
-    return str(found.records[0]["id"])
 
 
 @main.command("worker")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import IO, Any, NoReturn
 import click
 
 from xrm_core.cli_common import EXIT_REFUSED, database_option, opened
+from xrm_core.cli_users import find_user
 from xrm_core.errors import ImportRejected, XRMError
 from xrm_core.transfer import DEFAULT_BATCH, FORMATS, ImportJob, Progress
 from xrm_core.xrm import XRM
@@ -171,7 +171,7 @@ def _transfer(url: str, user: str | None) -> Iterator[XRM]:
     """The database as the system or ``--as-user``; any core error is one line and exit 1."""
     with opened(url) as xrm:
         try:
-            yield xrm if user is None else xrm.as_user(_user_id(xrm, user))
+            yield xrm if user is None else xrm.as_user(find_user(xrm, url, user))
         except ImportRejected as exc:
             rejected, path = exc.details["rejected"], exc.details.get("report")
             where = f"; report: {path}" if path else ""
@@ -250,14 +250,3 @@ def _filter(text: str | None) -> Any:
         return json.loads(text)
     except (OSError, ValueError) as exc:
         _fail(f"--filter is not readable JSON ({exc})")
-
-
-def _user_id(xrm: XRM, user: str) -> str:
-    try:
-        return str(uuid.UUID(user))
-    except ValueError:
-        pass
-    found = xrm.records("user").query(filter={"username": user}, limit=1, fields=["id"])
-    if not found.records:
-        _fail(f"no user called {user!r}")
-    return str(found.records[0]["id"])

@@ -88,7 +88,7 @@ def test_upsert_by_key_from_the_command_line(crm: XRM, db_url: str, write: Write
         (["import", "contact", "{csv}", "--key", "nope"], "error [invalid_query]: 'nope' is not"),
         (["export", "contact", "{out}", "--filter", "{"], "--filter is not readable JSON"),
         (["export", "contact", "{out}", "--filter", '{"colour": 1}'], "error [invalid_query]"),
-        (["import", "contact", "{csv}", "--as-user", "nobody"], "no user called 'nobody'"),
+        (["import", "contact", "{csv}", "--as-user", "nobody"], "Error: no user called 'nobody'"),
     ],
     ids=["entity", "missing", "header", "key", "filter_json", "filter", "user"],
 )
