@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import textwrap
 
+import pytest
 from click.testing import CliRunner
 
 import xrm_core
@@ -37,7 +38,10 @@ def run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_plan_install_list_and_uninstall_from_the_command_line(site: Site, sqlite_url: str) -> None:
+def test_plan_install_list_and_uninstall_from_the_command_line(
+    site: Site, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XRM_LOAD_PLUGINS", "hello")  # not the bundled plugins of this environment
     site.install("xrm-hello", "0.3.0", modules={"xrm_hello": HELLO}, plugins={"hello": "xrm_hello"})
 
     code, out = run("plugins", "plan", "install", "hello", "--db", sqlite_url)

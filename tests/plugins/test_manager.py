@@ -267,6 +267,24 @@ def test_a_blocked_installed_plugin_is_never_imported(site: Site) -> None:
     assert "broken" not in plugin_manifests(pm)
 
 
+def test_xrm_load_plugins_lists_the_installed_plugins_to_load(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site.install(
+        "xrm-broken",
+        modules={"xrm_broken_plugin": "raise RuntimeError('imported!')\n"},
+        plugins={"broken": "xrm_broken_plugin"},
+    )
+    site.install(
+        "xrm-contacts", modules={"xrm_c": plugin_module("contacts")}, plugins={"contacts": "xrm_c"}
+    )
+    monkeypatch.setenv("XRM_LOAD_PLUGINS", "contacts, nothing-else")
+    assert list(plugin_manifests(make_plugin_manager())) == ["contacts", "core"]
+    assert "xrm_broken_plugin" not in sys.modules
+    monkeypatch.setenv("XRM_LOAD_PLUGINS", "")
+    assert list(plugin_manifests(make_plugin_manager())) == ["core"]
+
+
 def test_an_installed_plugin_that_cannot_be_imported_is_named(site: Site) -> None:
     site.install(
         "xrm-broken",

@@ -77,7 +77,18 @@ def _seeing(site: Path) -> dict[str, str]:
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
+    # Only the plugins pip put in ``site``: not those installed in the test environment
+    # itself (the bundled contacts and sales), which would change what the tests see.
+    env["XRM_LOAD_PLUGINS"] = ",".join(_plugins_in(site))
     return env
+
+
+def _plugins_in(site: Path) -> list[str]:
+    names = []
+    for points in site.glob("*.dist-info/entry_points.txt"):
+        section = points.read_text().partition("[xrm.plugins]")[2].split("[")[0]
+        names += [line.split("=")[0].strip() for line in section.splitlines() if "=" in line]
+    return sorted(names)
 
 
 def _probe(site: Path, code: str) -> Any:

@@ -12,6 +12,7 @@ import difflib
 import importlib
 import importlib.metadata as metadata
 import inspect
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -64,6 +65,10 @@ def make_plugin_manager(
     each registered under the name its ``xrm_manifest`` gives. Plugins named in
     ``blocked`` are never loaded (not even imported, when installed).
 
+    The environment variable ``XRM_LOAD_PLUGINS`` (as datasette's
+    ``DATASETTE_LOAD_PLUGINS``), when set, lists the installed plugins to load,
+    comma-separated; the others are not imported. Empty, it loads none.
+
     Raises :class:`~xrm_core.errors.DuplicatePlugin` when two plugins share a
     name, :class:`~xrm_core.errors.InvalidHook` when a plugin implements a hook
     that does not exist (a misspelling) or with arguments the hook does not
@@ -78,7 +83,7 @@ def make_plugin_manager(
     for module in DEFAULT_PLUGINS:
         _register(pm, importlib.import_module(module), builtin=True)
     if load_entrypoints:
-        _load_entry_points(pm)
+        _load_entry_points(pm, _allowed())
     for plugin in plugins:
         _register(pm, plugin)
     try:
@@ -86,6 +91,17 @@ def make_plugin_manager(
     except pluggy.PluginValidationError as exc:
         raise _unknown_hooks(pm) from exc
     return pm
+
+
+#: Names the installed plugins to load (comma-separated); unset: all of them.
+LOAD_PLUGINS_VARIABLE = "XRM_LOAD_PLUGINS"
+
+
+def _allowed() -> set[str] | None:
+    value = os.environ.get(LOAD_PLUGINS_VARIABLE)
+    if value is None:
+        return None
+    return {name.strip() for name in value.split(",") if name.strip()}
 
 
 def _register(pm: pluggy.PluginManager, plugin: object, *, builtin: bool = False) -> None:
@@ -145,12 +161,12 @@ def _declared_name(plugin: object) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def _load_entry_points(pm: pluggy.PluginManager) -> None:
+def _load_entry_points(pm: pluggy.PluginManager, allowed: set[str] | None) -> None:
     found: dict[str, list[metadata.EntryPoint]] = {}
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         found.setdefault(ep.name, []).append(ep)
     for name, eps in sorted(found.items()):
-        if pm.is_blocked(name):
+        if pm.is_blocked(name) or (allowed is not None and name not in allowed):
             continue
         if name == CORE_PLUGIN:
             raise _reserved(name)
