@@ -1,4 +1,4 @@
-"""xRM's fixtures reach any project through the ``pytest11`` entry point, not this repository's conftest."""
+"""xRM's fixtures reach any project through the ``pytest11`` entry point."""
 
 from __future__ import annotations
 
