@@ -22,6 +22,7 @@ from xrm_core.cli_entities import entity_group, read_json
 
 # The database option and error handling every ``xrm`` command shares.
 from xrm_core.cli_users import find_user
+from xrm_core.demo.plugins import load_plugins
 from xrm_core.events.worker import Worker
 from xrm_core.plugins.manager import make_plugin_manager
 from xrm_core.plugins.startup import start
@@ -41,7 +42,7 @@ def main() -> None:
     default=200,
     show_default=True,
     type=click.IntRange(min=1),
-    help="How many people to create.",
+    help="How many people (and, for plugins, main records such as accounts) to create.",
 )
 def demo_command(url: str, size: int) -> None:
     """Create the demo entities and data, then show what the database holds."""
@@ -52,6 +53,9 @@ def demo_command(url: str, size: int) -> None:
             click.echo(f"Added {sum(added.values())} demo records to {url}.\n")
         else:
             click.echo(f"The demo data is already in {url}.\n")
+        # Then every available plugin, installed if need be, with its own demo data.
+        for line in load_plugins(xrm, size):
+            click.echo(line)
         _summary(xrm)
 
 
@@ -89,7 +93,7 @@ def action_group() -> None:
 def action_list(url: str, entity: str | None, as_json: bool) -> None:
     """List the actions of the installed plugins."""
     with _opened(url) as xrm:
-        start(xrm, make_plugin_manager())
+        start(xrm, make_plugin_manager(), installed_only=True)
         found = xrm.actions.list(entity)
         if as_json:
             click.echo(json.dumps([a.to_dict() for a in found], indent=2))
@@ -118,7 +122,7 @@ def action_run(url: str, name: str, record_id: str | None, data: str, user: str 
     """Run an action (on the record RECORD_ID, for a record action); print its output as JSON."""
     given = _action_input(data)
     with _opened(url) as xrm:
-        start(xrm, make_plugin_manager())
+        start(xrm, make_plugin_manager(), installed_only=True)
         caller = xrm if user is None else xrm.as_user(find_user(xrm, url, user))
         click.echo(caller.actions.run(name, record_id, given).model_dump_json(indent=2))
 
@@ -157,7 +161,7 @@ def worker_command(url: str, once: bool, batch: int, poll: float) -> None:
     once (that delivery is then made again by a worker later).
     """
     with _opened(url) as xrm:
-        start(xrm, make_plugin_manager())
+        start(xrm, make_plugin_manager(), installed_only=True)
         worker = Worker(
             xrm.db,
             xrm.events,

@@ -14,6 +14,7 @@ import click
 from xrm_core.cli_common import EXIT_REFUSED, database_option, opened
 from xrm_core.cli_users import find_user
 from xrm_core.errors import ImportRejected, XRMError
+from xrm_core.plugins import make_plugin_manager, start
 from xrm_core.transfer import DEFAULT_BATCH, FORMATS, ImportJob, Progress
 from xrm_core.xrm import XRM
 
@@ -170,6 +171,8 @@ def export_command(
 def _transfer(url: str, user: str | None) -> Iterator[XRM]:
     """The database as the system or ``--as-user``; any core error is one line and exit 1."""
     with opened(url) as xrm:
+        # The installed plugins' handlers run for imported rows as for any other write.
+        start(xrm, make_plugin_manager(), installed_only=True)
         try:
             yield xrm if user is None else xrm.as_user(find_user(xrm, url, user))
         except ImportRejected as exc:

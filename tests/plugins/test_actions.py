@@ -364,11 +364,15 @@ def xrm_actions():
 
 
 def test_the_cli_lists_and_runs_installed_plugins_actions(
-    crm: XRM, db_url: str, site: Site
+    crm: XRM, db_url: str, site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     site.install("xrm-notes", modules={"xrm_notes": PLUGIN_MODULE}, plugins={"notes": "xrm_notes"})
+    monkeypatch.setenv("XRM_LOAD_PLUGINS", "notes")
     lead_id = lead(user(crm, "ada"))
     run = CliRunner().invoke
+    # A plugin's actions run where the plugin is installed, not merely importable.
+    assert run(main, ["action", "list", "--db", db_url]).output == "No actions.\n"
+    assert run(main, ["plugins", "install", "notes", "--db", db_url]).exit_code == 0
 
     listed = run(main, ["action", "list", "--db", db_url, "--entity", "lead"])
     assert listed.exit_code == 0, listed.output

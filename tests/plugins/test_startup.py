@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from xrm_core import XRM, Event, MissingDependency, Rule, Subscriber, hookimpl
 from xrm_core.events.worker import Worker
 from xrm_core.plugins import make_plugin_manager
+from xrm_core.plugins.lifecycle import PluginService
 from xrm_core.plugins.startup import start
 
 TICKET = {
@@ -75,3 +76,15 @@ def test_plugins_whose_dependencies_are_missing_do_not_start(xrm: XRM) -> None:
     with pytest.raises(MissingDependency, match="helpdesk"):
         start(xrm, pm)
     assert xrm.events.of_stage("after") == []
+
+
+def test_a_process_serving_a_database_starts_only_the_plugins_it_installed(xrm: XRM) -> None:
+    xrm.security.install()
+    xrm.metadata.define(TICKET)  # a ticket entity of the database's own, not the plugin's
+    pm = make_plugin_manager(load_entrypoints=False, plugins=[Helpdesk()])
+
+    assert start(xrm, pm, installed_only=True) == ["core"]
+    assert xrm.events.of_stage("committed") == []
+
+    PluginService(xrm, pm).install("helpdesk")
+    assert start(xrm, pm, installed_only=True) == ["core", "helpdesk"]

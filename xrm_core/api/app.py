@@ -63,7 +63,7 @@ def create_app(
         xrm = XRM.from_url(settings.database_url, export_dir=settings.export_dir, plugins=plugins)
     served = _unbound(xrm)
     if start_plugins:
-        start(served, served.plugin_manager)
+        start(served, served.plugin_manager, installed_only=True)
     app = Starlette(
         routes=_routes(),
         middleware=[

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from xrm_core.xrm import XRM
 
 
-def start(xrm: XRM, pm: pluggy.PluginManager) -> list[str]:
+def start(xrm: XRM, pm: pluggy.PluginManager, *, installed_only: bool = False) -> list[str]:
     """Subscribe ``pm``'s plugins to ``xrm``'s events, add their rules, call ``xrm_startup``.
 
     Plugins are taken in dependency order; a missing dependency, a version
@@ -31,11 +31,18 @@ def start(xrm: XRM, pm: pluggy.PluginManager) -> list[str]:
     plugins' names, in order.
 
     Plugins the database has installed but disabled (``xrm.plugins.disable``)
-    are left out, with the plugins depending on them.
+    are left out, with the plugins depending on them. With ``installed_only``
+    — what a process serving a database does (the server, ``xrm worker``) —
+    so are the plugins the database has not installed: their handlers have no
+    business with it, even when it has entities of the same names.
+    ``xrm_startup`` gets ``xrm`` in the system context.
     """
-    manifests = resolve(plugin_manifests(pm).values(), __version__)
     with xrm.db.transaction(write=False) as conn:
         present = ledger.installed(conn)
+    available = list(plugin_manifests(pm).values())
+    if installed_only:
+        available = [m for m in available if m.name in present]
+    manifests = resolve(available, __version__)
     off = {name for name, plugin in present.items() if not plugin.enabled}
     for manifest in manifests:  # dependency order: dependencies are seen first
         if any(dep in off for dep in manifest.dependencies):
@@ -52,5 +59,6 @@ def start(xrm: XRM, pm: pluggy.PluginManager) -> list[str]:
             xrm.security_service.add_rule(
                 rule.entity, rule.name, rule.build, mode=rule.mode, privileges=rule.privileges
             )
-    call_each(pm, "xrm_startup", order, xrm=xrm)
+    system = xrm if xrm.caller is not None and xrm.caller.is_system else None
+    call_each(pm, "xrm_startup", order, xrm=system or xrm.as_system("plugin start-up"))
     return order
