@@ -6,11 +6,14 @@ import click
 
 from xrm_core import demo
 from xrm_core.cli_common import database_option, opened, shown_url
+from xrm_core.demo.plugins import load_plugins
 from xrm_core.settings import load_settings
 from xrm_core.xrm import XRM
 
 #: The user ``xrm serve --demo`` makes, and the name of the token it prints.
 DEMO_USER, DEMO_TOKEN = "demo", "xrm serve --demo"
+#: How many main records (accounts, ...) each plugin's demo data makes for ``serve --demo``.
+DEMO_SIZE = 100
 
 
 @click.command("serve")
@@ -79,6 +82,7 @@ def _one_line(exc: ValueError) -> str:
 def _demo(xrm: XRM) -> str:
     """Load the demo data and give the demo administrator a fresh token (older ones revoked)."""
     demo.load(xrm)
+    load_plugins(xrm, DEMO_SIZE)  # every available plugin, installed and filled once
     security = xrm.security
     users = xrm.records("user").query(filter={"username": DEMO_USER}, limit=1).records
     if users:
