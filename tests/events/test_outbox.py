@@ -512,3 +512,18 @@ def test_on_postgresql_the_feed_waits_for_older_transactions_still_running(
         assert [e.id for e in read] == [slow.id, quick.id]
     finally:
         xrm.close()
+
+
+@pytest.mark.parametrize("count", [50, 51])
+def test_a_bulk_write_keeps_every_event_in_order_on_either_write_path(xrm: XRM, count: int) -> None:
+    # Up to 50 events go in one statement on PostgreSQL, more through COPY: both the same.
+    xrm.metadata.define(CONTACT)
+    seen: list[Event] = []
+    xrm.events.subscribe(Subscriber("sync", "committed", "contact.created", seen.append))
+    made = xrm.records("contact").create_many([{"name": f"n{i:03}"} for i in range(count)])
+
+    events, _ = xrm.outbox.feed(limit=1000)
+    assert [(e.after or {})["name"] for e in events] == [f"n{i:03}" for i in range(count)]
+    assert [e.record_id for e in events] == [r.record["id"] for r in made.rows if r.record]
+    assert Worker(xrm.db, xrm.events, name="w").run_once() == count
+    assert len(seen) == count and not xrm.outbox.deliveries(status="pending")

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, NamedTuple
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
+from xrm_core.storage.driver_rows import bind_processor
 from xrm_core.storage.tables import core_metadata
 from xrm_core.storage.types import UTCDateTime
 
@@ -87,4 +90,125 @@ class Attempt:
     error: str | None
 
 
-__all__ = ["Attempt", "DeliveryFailed", "Outcome", "Receipt", "attempt_table"]
+class Ended(NamedTuple):
+    """How an attempt ended, for :meth:`AttemptLog.end` (a tuple: one per delivery made)."""
+
+    delivery_id: uuid.UUID
+    number: int
+    #: When the handler was called.
+    started_at: dt.datetime
+    outcome: Outcome
+    duration: float
+    status_code: int | None = None
+    error: str | None = None
+
+
+class AttemptLog:
+    """Writes the delivery log a worker's batch at a time, straight to the driver.
+
+    A worker opens an attempt per delivery it claims and ends them together
+    when it records the outcomes; going through SQLAlchemy's executemany, the
+    two cost more than the whole claim-deliver-record round of a batch
+    (docs/benchmarks.md). Values go through the columns' bind processors, as
+    :mod:`xrm_core.storage.driver_rows` does, so they read back through the table.
+    """
+
+    def __init__(self, dialect: sa.Dialect) -> None:
+        a = attempt_table
+        self.uuid = bind_processor(a.c.delivery_id, dialect)
+        self.time = bind_processor(a.c.started_at, dialect)
+        # psycopg takes a whole column as one array: one statement, one round
+        # trip for the batch, where an executemany is a statement a row.
+        self.arrays = dialect.name == "postgresql" and dialect.driver == "psycopg"
+        if self.arrays:
+            self.opening = (
+                f"INSERT INTO {a.name} (delivery_id, number, worker, started_at) "
+                "SELECT v.delivery_id, v.number, %s, %s "
+                "FROM unnest(%s::uuid[], %s::integer[]) AS v(delivery_id, number)"
+            )
+            self.ending = (
+                f"UPDATE {a.name} AS a SET started_at = v.started_at, outcome = v.outcome, "
+                "duration = v.duration, status_code = v.status_code, error = v.error "
+                "FROM unnest(%s::timestamptz[], %s::varchar[], %s::float8[], %s::integer[], "
+                "%s::text[], %s::uuid[], %s::integer[]) "
+                "AS v(started_at, outcome, duration, status_code, error, delivery_id, number) "
+                "WHERE a.delivery_id = v.delivery_id AND a.number = v.number"
+            )
+        else:
+            # SQLite runs in-process: an executemany costs about what one statement would.
+            m = "?" if dialect.paramstyle == "qmark" else "%s"
+            self.opening = (
+                f"INSERT INTO {a.name} (delivery_id, number, worker, started_at) "
+                f"VALUES ({m}, {m}, {m}, {m})"
+            )
+            self.ending = (
+                f"UPDATE {a.name} SET started_at = {m}, outcome = {m}, duration = {m}, "
+                f"status_code = {m}, error = {m} WHERE delivery_id = {m} AND number = {m}"
+            )
+
+    def begin(
+        self,
+        conn: Connection,
+        attempts: Sequence[tuple[uuid.UUID, int]],
+        worker: str,
+        now: dt.datetime,
+    ) -> None:
+        """Open attempt ``number`` of each ``(delivery_id, number)``, by ``worker``, at ``now``."""
+        if not attempts:
+            return
+        at, pid = self.time(now), self.uuid
+        if self.arrays:
+            ids = [pid(i) for i, _ in attempts]
+            self._run(conn, self.opening, [worker, at, ids, [n for _, n in attempts]])
+        else:
+            self._run(conn, self.opening, [(pid(i), n, worker, at) for i, n in attempts])
+
+    def end(self, conn: Connection, ended: Sequence[Ended]) -> None:
+        """Write the outcome of each attempt in ``ended``."""
+        if not ended:
+            return
+        pid, ptime = self.uuid, self.time
+        # SET's values, then WHERE's.
+        rows = [
+            (
+                ptime(e.started_at),
+                e.outcome,
+                e.duration,
+                e.status_code,
+                e.error,
+                pid(e.delivery_id),
+                e.number,
+            )
+            for e in ended
+        ]
+        if self.arrays:  # one array per column
+            self._run(conn, self.ending, [list(column) for column in zip(*rows, strict=True)])
+        else:
+            self._run(conn, self.ending, rows)
+
+    def _run(self, conn: Connection, statement: str, params: Sequence[Any]) -> None:
+        """One statement with arrays, or one executemany of ``params`` rows."""
+        driver = conn.connection.driver_connection
+        if driver is None:
+            raise RuntimeError("writing the delivery log needs an open database connection")
+        # In the transaction SQLAlchemy has open on ``conn``, as DriverInsert writes.
+        cursor = driver.cursor()
+        try:
+            if self.arrays:
+                # Binary: arrays of UUIDs and times are dumped without escaping text.
+                cursor.execute(statement, params, binary=True)
+            else:
+                cursor.executemany(statement, params)
+        finally:
+            cursor.close()
+
+
+__all__ = [
+    "Attempt",
+    "AttemptLog",
+    "DeliveryFailed",
+    "Ended",
+    "Outcome",
+    "Receipt",
+    "attempt_table",
+]

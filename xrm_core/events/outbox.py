@@ -29,20 +29,21 @@ import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from uuid_utils import uuid7
 
 from xrm_core.errors import InvalidDeclaration, Problem, QueryError
 from xrm_core.events.attempts import Attempt, attempt_table
 from xrm_core.events.bus import EventBus
 from xrm_core.events.model import Event, Subscriber
 from xrm_core.storage.database import Database
-from xrm_core.storage.driver_rows import DriverInsert, bind_processor
 from xrm_core.storage.tables import core_metadata
 from xrm_core.storage.types import UTCDateTime
+
+if TYPE_CHECKING:
+    from xrm_core.events._outbox_rows import RowWriter
 
 Status = Literal["pending", "delivered", "dead"]
 STATUSES: tuple[Status, ...] = get_args(Status)
@@ -85,8 +86,10 @@ delivery_table = sa.Table(
     sa.Column("leased_by", sa.String(200), nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("delivered_at", UTCDateTime, nullable=True),
-    # What workers look for: due pending deliveries, oldest first.
-    sa.Index("ix_xrm_delivery_due", "status", "next_attempt_at"),
+    # What workers look for: due pending deliveries, oldest first. With the id
+    # last, the index holds the claim's order: a claim reads its batch and
+    # stops, where sorting every due delivery cost it the whole backlog.
+    sa.Index("ix_xrm_delivery_due", "status", "next_attempt_at", "id"),
     sa.Index("ux_xrm_delivery_event", "event_id", "subscriber", unique=True),
 )
 
@@ -135,7 +138,7 @@ class Outbox:
         self.db = db
         self.bus = bus
         self.clock = clock
-        self._writer: _RowWriter | None = None
+        self._writer: RowWriter | None = None
 
     # -- writing ---------------------------------------------------------
 
@@ -159,25 +162,15 @@ class Outbox:
                 chosen.append((event, subscribers))
         if not chosen:
             return
-        step = 1 if self.db.dialect == "sqlite" else 0  # see _log_position
-        writer = self._rows(conn)
-        writer.put(conn, chosen, self._log_position(conn), step, self.clock())
+        self._rows(conn).put(conn, chosen, self.clock())
 
-    def _rows(self, conn: Connection) -> _RowWriter:
+    def _rows(self, conn: Connection) -> RowWriter:
         if self._writer is None:
-            self._writer = _RowWriter(conn.dialect)
-        return self._writer
+            # Imported here: the writer module reads this one's tables.
+            from xrm_core.events._outbox_rows import RowWriter
 
-    def _log_position(self, conn: Connection) -> int:
-        if self.db.dialect == "postgresql":
-            # The writing transaction's id: the feed shows it once every older
-            # transaction has finished, so none can commit behind a reader.
-            xid = sa.cast(sa.cast(sa.func.pg_current_xact_id(), sa.Text), sa.BigInteger)
-            return int(conn.execute(sa.select(xid)).scalar_one())
-        # SQLite lets one writer at a time in, and this one already wrote the
-        # change, so no other transaction can take a position before it commits.
-        top = sa.select(sa.func.coalesce(sa.func.max(event_table.c.log_position), 0))
-        return int(conn.execute(top).scalar_one())
+            self._writer = RowWriter(conn.dialect)
+        return self._writer
 
     def follow(
         self, name: str, event: str = "*", *, entity: str | None = None, owner: str = "custom"
@@ -324,76 +317,6 @@ class Outbox:
 
 _DELIVERY_FIELDS = tuple(Delivery.__dataclass_fields__)
 _ATTEMPT_FIELDS = tuple(Attempt.__dataclass_fields__)
-
-_EVENT_COLUMNS = (
-    "id",
-    "log_position",
-    "name",
-    "entity",
-    "record_id",
-    "correlation_id",
-    "occurred_at",
-    "payload",
-)
-_DELIVERY_COLUMNS = ("id", "event_id", "subscriber", "status", "attempts", "next_attempt_at")
-
-
-class _RowWriter:
-    """Events and deliveries straight to the driver (:mod:`xrm_core.storage.driver_rows`).
-
-    A bulk write enqueues a chunk of 500 events at once; through SQLAlchemy's
-    executemany that cost twice as much (30 against 14 µs an event on SQLite).
-    """
-
-    def __init__(self, dialect: sa.Dialect) -> None:
-        self.uuid = bind_processor(event_table.c.id, dialect)
-        self.time = bind_processor(event_table.c.occurred_at, dialect)
-        self.events = DriverInsert(event_table, _EVENT_COLUMNS, dialect)
-        self.deliveries = DriverInsert(delivery_table, _DELIVERY_COLUMNS, dialect)
-
-    def put(
-        self,
-        conn: Connection,
-        chosen: Sequence[tuple[Event, Sequence[Subscriber]]],
-        position: int,
-        step: int,
-        now: dt.datetime,
-    ) -> None:
-        """Insert each event and a pending delivery, due ``now``, per subscriber of it.
-
-        Events take log positions from ``position + step`` on, ``step`` apart.
-        """
-        pid, ptime = self.uuid, self.time
-        due = ptime(now)
-        # The events of one write share their time: convert it once.
-        last: tuple[dt.datetime | None, Any] = (None, None)
-        events: list[tuple[Any, ...]] = []
-        deliveries: list[tuple[Any, ...]] = []
-        for event, subscribers in chosen:
-            position += step
-            if last[0] is not event.occurred_at:
-                last = (event.occurred_at, ptime(event.occurred_at))
-            event_id = pid(event.id)
-            events.append(
-                (
-                    event_id,
-                    position,
-                    event.name,
-                    event.entity,
-                    pid(event.record_id),
-                    event.correlation_id,
-                    last[1],
-                    event.model_dump_json(),
-                )
-            )
-            # New ids as hex text, which both databases take for a UUID (as the audit log does).
-            deliveries.extend(
-                (uuid7().hex, event_id, s.name, "pending", 0, due)
-                for s in subscribers
-                if s.handler is not feed_only
-            )
-        self.events.write(conn, events)
-        self.deliveries.write(conn, deliveries)
 
 
 def _check_limit(limit: int) -> None:

@@ -11,7 +11,9 @@ attempts (:meth:`~xrm_core.events.outbox.Outbox.replay` brings it back).
 
 Each attempt is a row of the delivery log (:mod:`xrm_core.events.attempts`),
 written with the claim and completed with the outcome in the same
-transactions, so the log costs no transaction of its own.
+transactions, so the log costs no transaction of its own. Every step works on
+the whole batch at once (a statement for the claim, one for the leases, one
+per table for the outcomes), with statements built once per worker.
 
 A worker that dies mid-delivery leaves its lease behind (and an attempt
 without an outcome); once the lease expires, another worker delivers the
@@ -27,13 +29,13 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
-from xrm_core.events.attempts import DeliveryFailed, Outcome, Receipt, attempt_table
+from xrm_core.events.attempts import AttemptLog, DeliveryFailed, Ended, Receipt, attempt_table
 from xrm_core.events.bus import EventBus, EventLoop
 from xrm_core.events.model import Event, Subscriber
 from xrm_core.events.outbox import delivery_table, event_table, feed_only
@@ -61,29 +63,6 @@ class Claim:
     leased_until: dt.datetime
     #: This attempt's number in the delivery log.
     attempt: int = 1
-
-
-@dataclass(frozen=True)
-class _Tried:
-    """An attempt that ended, as the delivery log keeps it."""
-
-    claim: Claim
-    started_at: dt.datetime
-    duration: float
-    outcome: Outcome
-    status_code: int | None = None
-    error: str | None = None
-
-    def row(self) -> dict[str, Any]:
-        return {
-            "b_delivery": self.claim.delivery_id,
-            "b_number": self.claim.attempt,
-            "b_started": self.started_at,
-            "b_outcome": self.outcome,
-            "b_duration": self.duration,
-            "b_status": self.status_code,
-            "b_error": self.error,
-        }
 
 
 def _utcnow() -> dt.datetime:
@@ -136,6 +115,8 @@ class Worker:
         self.jitter = jitter
         self.clock = clock
         self.refresh = refresh
+        self._sql = _Statements(db.engine.dialect, name, batch)
+        self._log = AttemptLog(db.engine.dialect)
 
     @property
     def subscribers(self) -> list[str]:
@@ -180,50 +161,18 @@ class Worker:
             return []
         now = self.clock()
         until = now + self.lease
-        d, e = delivery_table, event_table
-        query = (
-            sa.select(d.c.id, d.c.event_id, d.c.subscriber, d.c.attempts, e.c.payload)
-            .join(e, e.c.id == d.c.event_id)
-            .where(
-                d.c.status == "pending",
-                d.c.next_attempt_at <= now,
-                d.c.subscriber.in_(names),
-                sa.or_(d.c.leased_until.is_(None), d.c.leased_until <= now),
-            )
-            .order_by(d.c.next_attempt_at, d.c.id)
-            .limit(self.batch)
-        )
-        if self.db.dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True, of=d)
         with self.db.transaction() as conn:
-            rows = conn.execute(query).all()
+            rows = conn.execute(self._sql.claim, {"now": now, "names": names}).all()
             if not rows:
                 return []
             ids = [r.id for r in rows]
-            leased = sa.update(d).where(d.c.id.in_(ids))
-            conn.execute(leased.values(leased_until=until, leased_by=self.name))
-            numbers = self._begin_attempts(conn, ids, now)
+            conn.execute(self._sql.lease, {"ids": ids, "until": until})
+            # Each claim opens the next attempt of the delivery log.
+            self._log.begin(conn, [(r.id, r.tried + 1) for r in rows], self.name, now)
         return [
-            Claim(r.id, r.event_id, r.subscriber, r.attempts, r.payload, until, numbers[r.id])
+            Claim(r.id, r.event_id, r.subscriber, r.attempts, r.payload, until, r.tried + 1)
             for r in rows
         ]
-
-    def _begin_attempts(
-        self, conn: sa.Connection, ids: list[uuid.UUID], now: dt.datetime
-    ) -> dict[uuid.UUID, int]:
-        """Write an attempt without an outcome for each claimed delivery; their numbers."""
-        a = attempt_table
-        last = sa.select(a.c.delivery_id, sa.func.max(a.c.number)).where(a.c.delivery_id.in_(ids))
-        tried = {i: n for i, n in conn.execute(last.group_by(a.c.delivery_id))}
-        numbers = {i: tried.get(i, 0) + 1 for i in ids}
-        conn.execute(
-            sa.insert(a),
-            [
-                {"delivery_id": i, "number": n, "worker": self.name, "started_at": now}
-                for i, n in numbers.items()
-            ],
-        )
-        return numbers
 
     def deliver(self, claims: Sequence[Claim], stop: threading.Event | None = None) -> int:
         """Call each claim's subscriber and record the outcome; the number delivered.
@@ -247,10 +196,11 @@ class Worker:
                 if subscriber is None:  # unsubscribed since the claim
                     self._release([claim])
                     continue
-                if self.clock() >= claim.leased_until:
+                started = self.clock()
+                if started >= claim.leased_until:
                     expired.append(claim)
                     continue
-                started, began = self.clock(), time.monotonic()
+                began = time.monotonic()
                 try:
                     event = events.get(claim.event_id)
                     if event is None:
@@ -263,14 +213,17 @@ class Worker:
                 else:
                     status = result.status_code if isinstance(result, Receipt) else None
                     took = time.monotonic() - began
-                    done.append(_Tried(claim, started, took, "delivered", status))
+                    ended = Ended(
+                        claim.delivery_id, claim.attempt, started, "delivered", took, status
+                    )
+                    done.append((claim, ended))
                     delivered += 1
                     if time.monotonic() - flushed >= FLUSH:
                         self._delivered(done)
                         done, flushed = [], time.monotonic()
         finally:
             self._delivered(done)
-            self._record([], {}, forgotten=expired)
+            self._record(forgotten=expired)
         return delivered
 
     def backoff(self, attempts: int) -> float:
@@ -280,69 +233,46 @@ class Worker:
 
     # -- outcomes --------------------------------------------------------
 
-    def _mine(self, claims: Sequence[Claim]) -> list[sa.Update]:
-        # Only while each lease is still this worker's: a worker that comes back
-        # after its lease expired must not overwrite what another one recorded.
-        d = delivery_table
-        by_lease: dict[dt.datetime, list[uuid.UUID]] = {}
-        for claim in claims:
-            by_lease.setdefault(claim.leased_until, []).append(claim.delivery_id)
-        return [
-            sa.update(d).where(
-                d.c.id.in_(ids),
-                d.c.status == "pending",
-                d.c.leased_by == self.name,
-                d.c.leased_until == until,
-            )
-            for until, ids in by_lease.items()
-        ]
-
     def _record(
         self,
-        claims: Sequence[Claim],
-        values: Mapping[str, Any],
+        update: sa.Update | None = None,
+        claims: Sequence[Claim] = (),
+        values: Mapping[str, Any] | None = None,
         *,
-        ended: Sequence[_Tried] = (),
+        ended: Sequence[Ended] = (),
         forgotten: Sequence[Claim] = (),
     ) -> None:
-        """In one transaction: ``values`` on the deliveries still leased to this worker,
-        the outcomes of ``ended`` attempts, and no attempt for ``forgotten`` claims."""
+        """In one transaction: ``update`` with ``values`` on the ``claims`` still leased to
+        this worker, the outcomes of ``ended`` attempts, and no attempt for ``forgotten``."""
         if not (claims or ended or forgotten):
             return
         with self.db.transaction() as conn:
-            for statement in self._mine(claims):
-                conn.execute(statement.values(values))
+            if update is not None:
+                for until, ids in _by_lease(claims):
+                    conn.execute(update, {**(values or {}), "ids": ids, "until": until})
             # The attempt happened even if the lease is another worker's by now.
-            if ended:
-                conn.execute(_END_ATTEMPT, [t.row() for t in ended])
+            self._log.end(conn, ended)
             if forgotten:
                 rows = [{"b_delivery": c.delivery_id, "b_number": c.attempt} for c in forgotten]
                 conn.execute(_FORGET_ATTEMPT, rows)
 
     def _delivered(self, done: Sequence[_Tried]) -> None:
-        values = {
-            "status": "delivered",
-            "attempts": delivery_table.c.attempts + 1,
-            "delivered_at": self.clock(),
-            "leased_until": None,
-            "leased_by": None,
-        }
-        self._record([t.claim for t in done], values, ended=done)
+        claims = [claim for claim, _ in done]
+        ended = [ended for _, ended in done]
+        self._record(self._sql.delivered, claims, {"at": self.clock()}, ended=ended)
 
     def _failed(self, tried: _Tried, *, final: bool = False) -> None:
-        claim = tried.claim
+        claim, ended = tried
         attempts = claim.attempts + 1
         dead = final or attempts >= self.max_attempts
         now = self.clock()
         values = {
             "status": "dead" if dead else "pending",
             "attempts": attempts,
-            "next_attempt_at": now if dead else now + dt.timedelta(seconds=self.backoff(attempts)),
-            "last_error": tried.error,
-            "leased_until": None,
-            "leased_by": None,
+            "next": now if dead else now + dt.timedelta(seconds=self.backoff(attempts)),
+            "error": ended.error,
         }
-        self._record([claim], values, ended=[tried])
+        self._record(self._sql.failed, [claim], values, ended=[ended])
         level = logging.ERROR if dead else logging.WARNING
         log.log(
             level,
@@ -351,32 +281,96 @@ class Worker:
             claim.subscriber,
             attempts,
             ", now dead" if dead else "",
-            tried.error,
+            ended.error,
         )
 
     def _release(self, claims: Sequence[Claim]) -> None:
         """Hand claims not started back at once, leaving no attempt in the log."""
-        self._record(claims, {"leased_until": None, "leased_by": None}, forgotten=claims)
+        self._record(self._sql.release, claims, forgotten=claims)
+
+
+#: A claim and how its attempt ended.
+_Tried = tuple[Claim, Ended]
 
 
 def _failure(claim: Claim, started: dt.datetime, took: float, exc: Exception) -> _Tried:
     if isinstance(exc, DeliveryFailed):  # its message is written for the log
-        return _Tried(claim, started, took, "failed", exc.status_code, str(exc)[:MAX_ERROR])
-    return _Tried(claim, started, took, "failed", None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR])
+        status, error = exc.status_code, str(exc)
+    else:
+        status, error = None, f"{type(exc).__name__}: {exc}"
+    ended = Ended(
+        claim.delivery_id, claim.attempt, started, "failed", took, status, error[:MAX_ERROR]
+    )
+    return claim, ended
+
+
+def _by_lease(claims: Sequence[Claim]) -> Iterator[tuple[dt.datetime, list[uuid.UUID]]]:
+    """The claims' delivery ids by lease (the claims of one round share theirs)."""
+    by_lease: dict[dt.datetime, list[uuid.UUID]] = {}
+    for claim in claims:
+        by_lease.setdefault(claim.leased_until, []).append(claim.delivery_id)
+    return iter(by_lease.items())
+
+
+class _Statements:
+    """A worker's statements, built once: SQLAlchemy caches their compiled form."""
+
+    def __init__(self, dialect: sa.Dialect, name: str, batch: int) -> None:
+        d, e, a = delivery_table, event_table, attempt_table
+        now = sa.bindparam("now", type_=d.c.next_attempt_at.type)
+        # The last attempt's number (the log counts on across replays and
+        # attempts cut short), looked up by the attempt table's primary key.
+        last = sa.select(sa.func.coalesce(sa.func.max(a.c.number), 0))
+        tried = last.where(a.c.delivery_id == d.c.id).scalar_subquery()
+        claim = (
+            sa.select(
+                d.c.id,
+                d.c.event_id,
+                d.c.subscriber,
+                d.c.attempts,
+                e.c.payload,
+                tried.label("tried"),
+            )
+            .join(e, e.c.id == d.c.event_id)
+            .where(
+                d.c.status == "pending",
+                d.c.next_attempt_at <= now,
+                d.c.subscriber.in_(sa.bindparam("names", expanding=True)),
+                sa.or_(d.c.leased_until.is_(None), d.c.leased_until <= now),
+            )
+            .order_by(d.c.next_attempt_at, d.c.id)
+            .limit(batch)
+        )
+        if dialect.name == "postgresql":
+            claim = claim.with_for_update(skip_locked=True, of=d)
+        self.claim = claim
+        ids = sa.bindparam("ids", expanding=True, type_=d.c.id.type)
+        until = sa.bindparam("until", type_=d.c.leased_until.type)
+        self.lease = sa.update(d).where(d.c.id.in_(ids)).values(leased_until=until, leased_by=name)
+        # Only while each lease is still this worker's: a worker that comes back
+        # after its lease expired must not overwrite what another one recorded.
+        # Every change of status clears the lease, so a lease still held means
+        # pending; saying so would make SQLite search the due index (everything
+        # pending) instead of the ids.
+        mine = sa.update(d).where(d.c.id.in_(ids), d.c.leased_by == name, d.c.leased_until == until)
+        free = {"leased_until": None, "leased_by": None}
+        self.release = mine.values(free)
+        self.delivered = mine.values(
+            status="delivered",
+            attempts=d.c.attempts + 1,
+            delivered_at=sa.bindparam("at", type_=d.c.delivered_at.type),
+            **free,
+        )
+        self.failed = mine.values(
+            status=sa.bindparam("status", type_=d.c.status.type),
+            attempts=sa.bindparam("attempts", type_=d.c.attempts.type),
+            next_attempt_at=sa.bindparam("next", type_=d.c.next_attempt_at.type),
+            last_error=sa.bindparam("error", type_=d.c.last_error.type),
+            **free,
+        )
 
 
 _a = attempt_table
-_END_ATTEMPT = (
-    sa.update(_a)
-    .where(_a.c.delivery_id == sa.bindparam("b_delivery"), _a.c.number == sa.bindparam("b_number"))
-    .values(
-        started_at=sa.bindparam("b_started"),
-        outcome=sa.bindparam("b_outcome"),
-        duration=sa.bindparam("b_duration"),
-        status_code=sa.bindparam("b_status"),
-        error=sa.bindparam("b_error"),
-    )
-)
 _FORGET_ATTEMPT = sa.delete(_a).where(
     _a.c.delivery_id == sa.bindparam("b_delivery"),
     _a.c.number == sa.bindparam("b_number"),
