@@ -8,34 +8,30 @@ anywhere — a migration, the schema sync, a role — leaves the database as it 
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any
 
 import pluggy
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from xrm_core.errors import (
     AccessDenied,
-    ConfirmationRequired,
     PluginInUse,
     PluginStateError,
     PluginVersionConflict,
     Problem,
     UnknownPlugin,
-    pointer,
 )
-from xrm_core.metadata.plan import Plan, Safety, Step
-from xrm_core.plugins import ledger
+from xrm_core.metadata.plan import Plan
+from xrm_core.plugins import ledger, plans, removal, requirements
 from xrm_core.plugins.ledger import Part, PartKind
 from xrm_core.plugins.manager import plugin_manifests
 from xrm_core.plugins.manifest import Manifest, resolve
 from xrm_core.plugins.planning import Declared, Target, declared, target
+from xrm_core.plugins.plans import DATA_CHOICES, DataChoice, Operation, PluginPlan, PluginStep
 from xrm_core.plugins.roles import RoleChange, apply_role, plan_roles, remove_role
 from xrm_core.security.caller import Caller
 from xrm_core.version import __version__
@@ -43,72 +39,8 @@ from xrm_core.version import __version__
 if TYPE_CHECKING:
     from xrm_core.xrm import XRM
 
-Operation = Literal["install", "upgrade", "uninstall", "enable", "disable"]
-#: What uninstalling does with the plugin's data.
-DataChoice = Literal["keep", "export", "drop"]
-DATA_CHOICES: tuple[DataChoice, ...] = get_args(DataChoice)
 #: The built-in plugin owning the core's entities; every plugin may extend them.
 CORE_OWNER = "core"
-
-
-@dataclass(frozen=True)
-class PluginStep:
-    """One step of a plugin plan, with how risky it is."""
-
-    plugin: str
-    action: str
-    safety: Safety
-    description: str
-    entity: str | None = None
-    field: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready form."""
-        return {
-            "plugin": self.plugin,
-            "action": self.action,
-            "safety": str(self.safety),
-            "description": self.description,
-            "entity": self.entity,
-            "field": self.field,
-        }
-
-
-@dataclass(frozen=True)
-class PluginPlan:
-    """What an operation does to which plugins; ``applied`` once it has been done."""
-
-    operation: Operation
-    #: (name, version before or None, version after or None), in the order handled.
-    plugins: tuple[tuple[str, str | None, str | None], ...]
-    steps: tuple[PluginStep, ...]
-    applied: bool = False
-    #: Files holding data the operation exported or dropped (dropped data is exported first).
-    exports: tuple[str, ...] = ()
-
-    @property
-    def safety(self) -> Safety:
-        """The riskiest step's class."""
-        return max((s.safety for s in self.steps), default=Safety.SAFE)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready form."""
-        return {
-            "operation": self.operation,
-            "plugins": [{"name": n, "from": a, "to": b} for n, a, b in self.plugins],
-            "safety": str(self.safety),
-            "applied": self.applied,
-            "steps": [s.to_dict() for s in self.steps],
-            "exports": list(self.exports),
-        }
-
-    def __str__(self) -> str:
-        head = ", ".join(
-            f"{self.operation} {n}" + (f" {a} -> {b}" if a and b else f" {b or a}")
-            for n, a, b in self.plugins
-        )
-        lines = [head] + [f"  [{s.safety}] {s.plugin}: {s.description}" for s in self.steps]
-        return "\n".join(lines)
 
 
 @dataclass
@@ -172,7 +104,9 @@ class PluginService:
     def _install_work(self, conn: Connection, name: str) -> _Work:
         manifests = self.available()
         if name not in manifests:
-            raise UnknownPlugin(_unknown(name, manifests), details={"plugins": [name]})
+            raise UnknownPlugin(
+                requirements.unknown_message(name, manifests), details={"plugins": [name]}
+            )
         present = ledger.installed(conn)
         if name in present:
             raise PluginStateError(
@@ -180,10 +114,10 @@ class PluginService:
                 "upgrade it instead",
                 details={"plugins": [name]},
             )
-        order = resolve(_closure(name, manifests), __version__)
+        order = resolve(requirements.closure(name, manifests), __version__)
         for manifest in order:
             if manifest.name in present:
-                _check_installed_dependency(manifest, present[manifest.name], name)
+                requirements.check_installed_dependency(manifest, present[manifest.name], name)
         if CORE_OWNER not in present and CORE_OWNER in manifests:
             # Every plugin needs the core's entities (users, roles): installed first, together.
             order = [manifests[CORE_OWNER], *(m for m in order if m.name != CORE_OWNER)]
@@ -198,9 +132,11 @@ class PluginService:
                 f"plugin {name!r} is not installed; install it first", details={"plugins": [name]}
             )
         if name not in manifests:
-            raise UnknownPlugin(_unknown(name, manifests), details={"plugins": [name]})
+            raise UnknownPlugin(
+                requirements.unknown_message(name, manifests), details={"plugins": [name]}
+            )
         new, old = manifests[name], present[name]
-        if new.version < _version(old.version):
+        if new.version < requirements.parse_version(old.version):
             raise PluginStateError(
                 f"plugin {name!r} is installed at {old.version}; this process has {new.version}, "
                 "an older version (downgrades are not supported)",
@@ -213,10 +149,12 @@ class PluginService:
                     "install it first",
                     details={"plugins": [name, dep]},
                 )
-            _check_installed_dependency(manifests.get(dep) or new, present[dep], name, spec)
+            requirements.check_installed_dependency(
+                manifests.get(dep) or new, present[dep], name, spec
+            )
         for other, installed in present.items():
             spec_text = installed.dependencies.get(name)
-            if spec_text is not None and not _satisfies(new.version, spec_text):
+            if spec_text is not None and not requirements.satisfies(new.version, spec_text):
                 raise PluginVersionConflict(
                     f"installed plugin {other!r} needs {name} {spec_text}; upgrading {name} to "
                     f"{new.version} would break it (upgrade {other!r} first or together)",
@@ -231,7 +169,9 @@ class PluginService:
         batch: list[Declared],
         manifests: Mapping[str, Manifest],
     ) -> _Work:
-        deps = {p.name: _dependencies(p.name, manifests) | {CORE_OWNER} for p in batch}
+        deps = {
+            p.name: requirements.dependencies_of(p.name, manifests) | {CORE_OWNER} for p in batch
+        }
         metadata = self.xrm.metadata_service
         want = target(metadata, batch, ledger.parts(conn), deps)
         schema = metadata.plan(list(want.definitions.values())) if want.definitions else Plan()
@@ -239,17 +179,19 @@ class PluginService:
         steps: list[PluginStep] = []
         for plugin in batch:
             ran = ledger.ran_migrations(conn, plugin.name)
-            steps += _migration_steps(plugin, ran, "before")
+            steps += plans.migration_steps(plugin, ran, "before")
         for s in schema.steps:
-            steps.append(_schema_step(_owner_of_step(s, batch, metadata), s))
+            steps.append(plans.schema_step(plans.owner_of_step(s, batch, metadata), s))
             if s.action == "create_entity":
-                steps += _extension_steps(s.entity, batch)
+                steps += plans.extension_steps(s.entity, batch)
         for entity in want.dropped:
             for s in metadata.plan_drop(entity).steps:
-                steps.append(_schema_step(_owner_of_step(s, batch, metadata), s))
+                steps.append(plans.schema_step(plans.owner_of_step(s, batch, metadata), s))
         steps += [r.step() for r in roles]
         for plugin in batch:
-            steps += _migration_steps(plugin, ledger.ran_migrations(conn, plugin.name), "after")
+            steps += plans.migration_steps(
+                plugin, ledger.ran_migrations(conn, plugin.name), "after"
+            )
         versions = tuple(
             (p.name, p.installed.version if p.installed else None, str(p.manifest.version))
             for p in batch
@@ -271,9 +213,9 @@ class PluginService:
         system = self.xrm.as_system(f"plugin lifecycle ({_who(caller)})")
         with self._changing() as conn:
             work: _Work = compute(conn)
-            if _nothing_to_do(work.plan):
+            if plans.nothing_to_do(work.plan):
                 return replace(work.plan, applied=True)
-            _require_confirmation(work.plan, confirm)
+            plans.require_confirmation(work.plan, confirm)
             exports = self._carry_out(conn, work, system, caller)
         return replace(work.plan, applied=True, exports=tuple(exports))
 
@@ -314,7 +256,7 @@ class PluginService:
                 work.plan.operation,
                 old,
                 str(plugin.manifest.version),
-                _plan_of(work.plan, plugin.name),
+                plans.plan_of(work.plan, plugin.name),
                 caller.user_id,
                 caller.reason,
             )
@@ -359,7 +301,7 @@ class PluginService:
         system = self.xrm.as_system(f"plugin lifecycle ({_who(caller)})")
         with self._changing() as conn:
             plan = self._uninstall_plan(conn, name, data)
-            _require_confirmation(plan, confirm)
+            plans.require_confirmation(plan, confirm)
             exports = self._remove(conn, name, data, system, caller, plan, export_dir)
         return replace(plan, applied=True, exports=tuple(exports))
 
@@ -377,10 +319,10 @@ class PluginService:
             )
         parts = ledger.parts(conn, owner=name)
         steps = [
-            _data_step(name, p, data, self.xrm)
+            removal.data_step(name, p, data, self.xrm)
             for p in parts
             if p.kind in ("entity", "field", "relationship", "role")
-            and not _inside_own_entity(p, parts)
+            and not removal.inside_own_entity(p, parts)
         ]
         version = present[name].version
         return PluginPlan("uninstall", ((name, version, None),), tuple(steps))
@@ -407,9 +349,9 @@ class PluginService:
             entities = [p.name for p in parts if p.kind == "entity"]
             if data == "export":
                 folder = Path(export_dir or metadata.export_dir)
-                exports += _export(system, name, entities, folder)
-            exports += _drop_extensions(metadata, name, parts, caller)
-            for entity in _drop_order(metadata, entities):
+                exports += removal.export_records(system, name, entities, folder)
+            exports += removal.drop_extensions(metadata, name, parts, caller)
+            for entity in removal.drop_order(metadata, entities):
                 # What "export" wrote is the copy; a second, the safety net's, would only confuse.
                 done = metadata.drop(entity, confirm=True, actor=caller, export=data == "drop")
                 exports += done.exports
@@ -499,63 +441,6 @@ def _refuse_core(name: str, what: str) -> None:
         )
 
 
-def _nothing_to_do(plan: PluginPlan) -> bool:
-    """An upgrade to the version installed, with no step: nothing to write, not even history."""
-    return (
-        plan.operation == "upgrade" and not plan.steps and all(a == b for _, a, b in plan.plugins)
-    )
-
-
-def _closure(name: str, manifests: Mapping[str, Manifest]) -> list[Manifest]:
-    """``name`` and the plugins it needs, transitively (missing ones are resolve's to report)."""
-    seen: dict[str, Manifest] = {}
-    todo = [name]
-    while todo:
-        current = todo.pop()
-        if current in seen or current not in manifests:
-            continue
-        seen[current] = manifests[current]
-        todo += list(manifests[current].dependencies)
-    return list(seen.values())
-
-
-def _dependencies(name: str, manifests: Mapping[str, Manifest]) -> set[str]:
-    return {m.name for m in _closure(name, manifests)} - {name}
-
-
-def _version(text: str) -> Any:
-    from packaging.version import Version
-
-    return Version(text)
-
-
-def _satisfies(version: Any, spec: str) -> bool:
-    from packaging.specifiers import SpecifierSet
-
-    return SpecifierSet(spec).contains(version, prereleases=True)
-
-
-def _check_installed_dependency(
-    manifest: Manifest, installed: ledger.InstalledPlugin, wanted_by: str, spec: Any = None
-) -> None:
-    """An installed dependency must already be at the version the installer's plugin has."""
-    if spec is not None:
-        ok = spec.contains(_version(installed.version), prereleases=True)
-    else:
-        ok = _version(installed.version) == manifest.version
-    if not ok:
-        raise PluginVersionConflict(
-            f"{wanted_by!r} needs {manifest.name} {spec or manifest.version}, but the database "
-            f"has {manifest.name} {installed.version}; upgrade {manifest.name!r} first",
-            details={"plugins": [wanted_by, manifest.name]},
-        )
-
-
-def _unknown(name: str, manifests: Mapping[str, Manifest]) -> str:
-    known = ", ".join(sorted(manifests)) or "none"
-    return f"no plugin called {name!r} is available (available: {known})"
-
-
 def _check_choice(data: object) -> None:
     if data not in DATA_CHOICES:
         raise PluginStateError(
@@ -565,186 +450,8 @@ def _check_choice(data: object) -> None:
         )
 
 
-def _require_confirmation(plan: PluginPlan, confirm: bool) -> None:
-    if plan.safety is Safety.DESTRUCTIVE and not confirm:
-        raise ConfirmationRequired(
-            "this plan drops data; confirm it to go ahead (dropped values are exported)",
-            [
-                Problem(pointer(s.plugin, s.entity or "", s.field or ""), s.description)
-                for s in plan.steps
-                if s.safety is Safety.DESTRUCTIVE
-            ],
-            {"plan": plan.to_dict()},
-        )
-
-
-def _migration_steps(plugin: Declared, ran: set[str], phase: str) -> list[PluginStep]:
-    when = "before" if phase == "before" else "after"
-    return [
-        PluginStep(
-            plugin.name,
-            "run_migration",
-            Safety[m.safety.upper()],
-            f"run data migration {m.id!r} {when} the schema changes"
-            + (f": {m.description}" if m.description else ""),
-        )
-        for m in plugin.migrations
-        if m.phase == phase and m.id not in ran
-    ]
-
-
-def _extension_steps(entity: str, batch: Sequence[Declared]) -> list[PluginStep]:
-    """What other plugins of the batch add to an entity created with their additions."""
-    steps = []
-    for plugin in batch:
-        ext = plugin.extensions.get(entity, {})
-        for name in ext.get("properties", {}):
-            description = f"add field {entity}.{name}"
-            steps.append(
-                PluginStep(plugin.name, "add_field", Safety.SAFE, description, entity, name)
-            )
-        for rel in ext.get("relationships", ()):
-            description = f"add relationship {entity}.{rel['name']} to {rel['target']!r}"
-            steps.append(
-                PluginStep(plugin.name, "add_relationship", Safety.SAFE, description, entity)
-            )
-    return steps
-
-
-def _schema_step(plugin: str, step: Step) -> PluginStep:
-    return PluginStep(plugin, step.action, step.safety, step.description, step.entity, step.field)
-
-
-def _owner_of_step(step: Step, batch: Sequence[Declared], metadata: Any) -> str:
-    """Which plugin of the batch a schema step is for (the extender, for an added field)."""
-    for plugin in reversed(batch):
-        ext = plugin.extensions.get(step.entity, {})
-        names = set(ext.get("properties", {})) | {r["name"] for r in ext.get("relationships", ())}
-        if step.field in names:
-            return plugin.name
-    for plugin in batch:
-        if step.entity in plugin.entities or step.entity in plugin.base("entities"):
-            return plugin.name
-    return batch[-1].name if batch else str(metadata.owner(step.entity))
-
-
-def _inside_own_entity(part: ledger.Part, parts: Sequence[ledger.Part]) -> bool:
-    """A field of the plugin's own entity goes with the entity; one step says it."""
-    entity = part.name.partition(".")[0]
-    return part.kind in ("field", "relationship") and any(
-        p.kind == "entity" and p.name == entity for p in parts
-    )
-
-
-def _data_step(name: str, part: ledger.Part, data: DataChoice, xrm: XRM) -> PluginStep:
-    what = f"{part.kind} {part.name!r}"
-    entity, _, fld = part.name.partition(".")
-    where = {
-        "entity": entity if part.kind != "role" else None,
-        "field": fld or None,
-    }
-    if data == "keep":
-        return PluginStep(
-            name, "keep", Safety.SAFE, f"keep {what}; it becomes the administrator's", **where
-        )
-    if part.kind == "role":
-        return PluginStep(name, "remove_role", Safety.BREAKING, f"remove {what}")
-    verb = "export and drop" if data == "export" else "drop"
-    count = ""
-    if part.kind == "entity":
-        table = xrm.metadata_service.catalog.table(part.name)
-        with xrm.db.transaction(write=False) as conn:
-            rows = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar()
-        count = f" and its {rows} record(s)"
-    return PluginStep(name, data, Safety.DESTRUCTIVE, f"{verb} {what}{count}", **where)
-
-
-def _export(xrm: XRM, plugin: str, entities: Sequence[str], folder: Path) -> list[str]:
-    """Every record of ``entities`` to ``folder/<plugin>-<time>/<entity>.jsonl``."""
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    target = folder / f"{plugin}-{stamp}"
-    target.mkdir(parents=True, exist_ok=True)
-    files = []
-    for entity in entities:
-        path = target / f"{entity}.jsonl"
-        with path.open("w", encoding="utf-8") as out:
-            for record in _every_record(xrm, entity):
-                out.write(json.dumps(record, default=str, ensure_ascii=False) + "\n")
-        files.append(str(path))
-    return files
-
-
-def _every_record(xrm: XRM, entity: str) -> Iterator[Mapping[str, Any]]:
-    records = xrm.records(entity)
-    cursor = None
-    while True:
-        page = records.query(limit=500, cursor=cursor)
-        yield from page
-        cursor = page.next_cursor
-        if cursor is None:
-            return
-
-
-def _drop_extensions(
-    metadata: Any, plugin: str, parts: Sequence[ledger.Part], caller: Caller
-) -> list[str]:
-    """Remove the fields and relationships ``plugin`` added to others' entities."""
-    own = {p.name for p in parts if p.kind == "entity"}
-    added: dict[str, set[str]] = {}
-    for p in parts:
-        entity, _, name = p.name.partition(".")
-        if p.kind in ("field", "relationship") and entity not in own:
-            added.setdefault(entity, set()).add(name)
-    docs = []
-    for entity, names in added.items():
-        if not metadata.exists(entity):
-            continue
-        doc = dict(metadata.get(entity).schema)
-        doc["properties"] = {k: v for k, v in doc["properties"].items() if k not in names}
-        required = [r for r in doc.get("required", ()) if r not in names]
-        doc.pop("required", None)
-        if required:
-            doc["required"] = required
-        xrm = dict(doc["x-xrm"])
-        rels = [r for r in xrm.get("relationships", ()) if r["name"] not in names]
-        xrm.pop("relationships", None)
-        if rels:
-            xrm["relationships"] = rels
-        doc["x-xrm"] = xrm
-        docs.append(doc)
-    if not docs:
-        return []
-    return list(metadata.define(docs, confirm=True, actor=caller).exports)
-
-
-def _drop_order(metadata: Any, entities: Sequence[str]) -> list[str]:
-    """Entities referring to others of the list first, so each drop finds no reference left."""
-    left = list(entities)
-    order: list[str] = []
-    while left:
-        free = [
-            e
-            for e in left
-            if not any(other != e and _refers(metadata.get(other), e) for other in left)
-        ]
-        if not free:  # a cycle of lookups; the metadata service explains what refers to what
-            free = left[:1]
-        order += free
-        left = [e for e in left if e not in free]
-    return order
-
-
-def _refers(definition: Any, entity: str) -> bool:
-    return any(f.refers_to(entity) for f in definition.fields) or any(
-        r.target == entity for r in definition.relationships
-    )
-
-
-def _plan_of(plan: PluginPlan, plugin: str) -> dict[str, Any]:
-    doc = plan.to_dict()
-    doc["steps"] = [s for s in doc["steps"] if s["plugin"] == plugin]
-    return doc
-
-
 def _who(caller: Caller) -> str:
     return f"user {caller.user_id}" if caller.user_id else (caller.reason or "system")
+
+
+__all__ = ["DATA_CHOICES", "DataChoice", "Operation", "PluginPlan", "PluginService", "PluginStep"]
