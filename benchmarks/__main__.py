@@ -1,4 +1,4 @@
-"""``python -m benchmarks core|security|events [--smoke] [--db sqlite|postgresql|all]``."""
+"""``python -m benchmarks core|security|events|api [--smoke] [--db sqlite|postgresql|all]``."""
 
 import sys
 

@@ -1,6 +1,6 @@
 """Command line: ``python -m benchmarks SUITE [--smoke] [--db sqlite|postgresql|all]``.
 
-Suites: ``core``, ``security``, ``events``.
+Suites: ``core``, ``security``, ``events``, ``api``.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from benchmarks import core, events, security
+from benchmarks import api, core, events, security
 from benchmarks.results import Result, print_table
 from xrm_core import XRM
 from xrm_core.testing.postgres import PostgresServer
 
 DATABASES = ("sqlite", "postgresql")
-SUITES = ("core", "security", "events")
+SUITES = ("core", "security", "events", "api")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -33,7 +33,8 @@ def parser() -> argparse.ArgumentParser:
         choices=SUITES,
         help=(
             "core: records against hand-written SQL; security: what permissions cost; "
-            "events: the event pipeline per change, and outbox delivery"
+            "events: the event pipeline per change, and outbox delivery; "
+            "api: requests/s of a running server against bare endpoints, GraphQL against REST"
         ),
     )
     p.add_argument("--smoke", action="store_true", help="small sizes: a correctness run in seconds")
@@ -76,6 +77,8 @@ def _run(suite: str, xrm: XRM, db: str, smoke: bool) -> Iterator[Result]:
     if suite == "security":
         sizes = security.SMOKE if smoke else security.FULL
         return security.Bench(xrm, db, _progress).run(sizes)
+    if suite == "api":
+        return api.Bench(xrm, db, _progress).run(api.SMOKE if smoke else api.FULL)
     if suite == "events":
         return events.Bench(xrm, db, _progress).run(events.SMOKE if smoke else events.FULL)
     return core.Bench(xrm, db, _progress).run(core.SMOKE if smoke else core.FULL)
