@@ -484,3 +484,28 @@ def test_no_secret_reaches_the_logs(org: Org, caplog: pytest.LogCaptureFixture) 
     assert "SELECT" in caplog.text  # the statements were logged
     for secret in (PASSWORD, "a wrong secret guess", new.token, new.token[4:]):
         assert secret not in caplog.text
+
+
+def test_a_token_revoked_in_another_process_stops_working_within_the_refresh_interval(
+    org: Org, db_url: str, tmp_path: Any
+) -> None:
+    # A token found valid is remembered as long as other security facts are (a second):
+    # revoked here, it fails at once; revoked by another process, once that time is up.
+    ticks = [0.0]
+    org.xrm.security_service.configure_refresh(interval=1.0, clock=lambda: ticks[0])
+    auth = org.auth()
+    token = auth.create_token(org.ada, name="api").token
+    assert auth.authenticate(token).user_id == org.ada
+
+    other = XRM.from_url(db_url, export_dir=tmp_path / "other").as_system("another process")
+    (info,) = other.auth.tokens(org.ada)
+    other.auth.revoke(info.id)
+    other.close()
+
+    ticks[0] += 1.0
+    assert isinstance(failure(lambda: auth.authenticate(token)), AuthenticationFailed)
+
+    again = auth.create_token(org.ada, name="again")
+    assert auth.authenticate(again.token).user_id == org.ada
+    auth.revoke(again.info.id)  # in this process: at once, whatever the clock says
+    assert isinstance(failure(lambda: auth.authenticate(again.token)), AuthenticationFailed)

@@ -95,7 +95,7 @@ def _serve(request: Request, body: Any, handler: Handler, status: int) -> Respon
     sent = request.headers.get("x-request-id", "")
     with correlated(sent if _REQUEST_ID.fullmatch(sent) else None) as request_id:
         try:
-            _notice_metadata_changes(request)
+            notice_metadata_changes(request)
             call = Call(request, authenticated(request), body)
             result = handler(call)
             if isinstance(result, Response):
@@ -108,7 +108,7 @@ def _serve(request: Request, body: Any, handler: Handler, status: int) -> Respon
         return response
 
 
-def _notice_metadata_changes(request: Request) -> None:
+def notice_metadata_changes(request: Request) -> None:
     """Re-read definitions another process changed, looking at most once a second."""
     state = request.app.state
     now = time.monotonic()

@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from xrm_core.api.endpoint import authenticated
+from xrm_core.api.endpoint import authenticated, notice_metadata_changes
 from xrm_core.api.responses import RecordsResponse
 from xrm_core.context import correlated, correlation_id
 from xrm_core.errors import XRMError
@@ -104,9 +104,8 @@ def routes() -> list[BaseRoute]:
 
 def _user(request: Request) -> XRM:
     """The app's XRM as the token's user, with definitions other processes changed loaded."""
-    xrm = authenticated(request)
-    xrm.metadata_service.refresh()
-    return xrm
+    notice_metadata_changes(request)  # at most once a second, as REST does
+    return authenticated(request)
 
 
 def error_entry(error: GraphQLError) -> dict[str, Any]:

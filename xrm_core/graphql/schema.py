@@ -17,6 +17,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -67,6 +68,9 @@ def build_schema(xrm: XRM) -> Schema:
         query=query.finish(),
         mutation=mutation.finish() if mutation.fields else None,
         config=config,
+        # A client sends the same few queries again and again: parse and validate each
+        # once (their caches are shared by every request; each gets fresh extensions).
+        extensions=[ParserCache, ValidationCache],
     )
 
 

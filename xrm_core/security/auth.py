@@ -122,6 +122,20 @@ class NewToken:
     info: TokenInfo
 
 
+@dataclass(frozen=True)
+class _Valid:
+    """A token found valid, as remembered for a second (see ``SecurityService.remember_token``)."""
+
+    user_id: uuid.UUID
+    expires_at: dt.datetime | None
+    last_used_at: dt.datetime
+
+    def still(self, now: dt.datetime) -> bool:
+        """Valid at ``now`` without asking the database: unexpired, its last use recent."""
+        unexpired = self.expires_at is None or now < self.expires_at
+        return unexpired and now - self.last_used_at < LAST_USED_PRECISION
+
+
 class Authenticator:
     """Passwords, logins and API tokens of the users of one database.
 
@@ -323,13 +337,17 @@ class Authenticator:
             or len(token) > _MAX_TOKEN
         ):
             raise AuthenticationFailed("invalid API token")
+        digest = _token_hash(token)
         now = self._now()
+        remembered = self.security.recall_token(digest)
+        if isinstance(remembered, _Valid) and remembered.still(now):
+            return Caller.user(remembered.user_id)
         t, users = api_token_table, self._users()
         with self.db.transaction(write=False) as conn:
             row = conn.execute(
                 sa.select(t, users.c.is_active)
                 .select_from(t.outerjoin(users, users.c.id == t.c.user_id))
-                .where(t.c.token_hash == _token_hash(token))
+                .where(t.c.token_hash == digest)
             ).first()
         if row is None:
             raise AuthenticationFailed("invalid API token")
@@ -344,6 +362,12 @@ class Authenticator:
             with self.db.transaction() as conn:
                 conn.execute(sa.update(t).where(t.c.id == row.id).values(last_used_at=now))
         user_id: uuid.UUID = row.user_id
+        last_used = (
+            now
+            if row.last_used_at is None or now - row.last_used_at >= LAST_USED_PRECISION
+            else row.last_used_at
+        )
+        self.security.remember_token(digest, _Valid(user_id, row.expires_at, last_used))
         return Caller.user(user_id)
 
     def revoke(self, token_id: uuid.UUID) -> None:
@@ -367,6 +391,7 @@ class Authenticator:
                 .where(t.c.id == token_id, t.c.revoked_at.is_(None))
                 .values(revoked_at=now)
             )
+        self.security.forget_tokens()
         logger.info("API token %s revoked by %s", token_id, self.caller)
 
     def tokens(self, user_id: uuid.UUID) -> list[TokenInfo]:

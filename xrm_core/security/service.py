@@ -146,6 +146,31 @@ class SecurityService:
                     )
         return uuid.UUID(str(root))
 
+    def remember_token(self, token_hash: str, token: Any) -> None:
+        """Keep a token found valid for the refresh interval (a second by default).
+
+        A request then needs no token query; a token revoked or a user
+        deactivated in another process stops working within that interval, as
+        other security changes do (see ``refresh``); in this process at once.
+        """
+        with self._lock:
+            if len(self._state.tokens) > 10_000:
+                self._state.tokens.clear()
+            self._state.tokens[token_hash] = (self._state.clock() + self._state.interval, token)
+
+    def recall_token(self, token_hash: str) -> Any:
+        """What :meth:`remember_token` kept for a token, unless it is stale (else None)."""
+        self.refresh()
+        found = self._state.tokens.get(token_hash)
+        if found is None or found[0] <= self._state.clock():
+            return None
+        return found[1]
+
+    def forget_tokens(self) -> None:
+        """Forget every remembered token (one was revoked here)."""
+        with self._lock:
+            self._state.tokens.clear()
+
     def set_installer(self, installer: Callable[[Caller], object]) -> None:
         """What :meth:`install` calls, as its caller: the plugin lifecycle, which this
         layer may not import (it sits above security)."""
@@ -310,6 +335,7 @@ class SecurityService:
             conn.execute(t.insert().values(key=_VERSION_KEY, value=1))
         with self._lock:
             self._principals.clear()
+            self._state.tokens.clear()
 
     def refresh(self, *, force: bool = False) -> None:
         """Forget cached principals if another process changed security since.
@@ -329,6 +355,7 @@ class SecurityService:
         if version != self._state.version:
             with self._lock:
                 self._principals.clear()
+                self._state.tokens.clear()
                 self._state.version = version
 
     def principal(self, caller: Caller) -> Principal:
@@ -636,6 +663,8 @@ class _State:
     #: Seconds between two looks at the security version (see ``refresh``).
     interval: float = 1.0
     clock: Callable[[], float] = time.monotonic
+    #: API tokens recently found valid: token hash → (until, user id); see ``remember_token``.
+    tokens: dict[str, tuple[float, Any]] = field(default_factory=dict)
     #: Installs or upgrades the core plugin (set by XRM; see ``install``).
     installer: Callable[[Caller], object] | None = None
 
