@@ -34,13 +34,15 @@ from xrm_core.xrm import XRM
 
 #: Modules adding routes under ``/api``; each has ``routes() -> list[BaseRoute]``.
 ROUTE_MODULES: tuple[str, ...] = (
+    # Records first: the busiest routes, tried before ~45 others (a tenth of a GET's
+    # time). Their {entity} refuses the fixed first segments of the modules after it
+    # (metadata, audit, imports, ...: RESERVED_ENTITY_NAMES), so order does not decide.
+    "xrm_core.api.records",
     "xrm_core.api.openapi",
-    # Fixed first segments (metadata, audit, imports, ...) before the records' /{entity}.
     "xrm_core.api.metadata",
     "xrm_core.api.operations",
     "xrm_core.api.transfer",
     "xrm_core.api.admin",
-    "xrm_core.api.records",
 )
 
 
