@@ -123,3 +123,11 @@ def test_export_leaves_out_secured_fields_the_caller_may_not_read(crm: XRM, tmp_
     assert [line.split(",")[1] for line in path.read_text().splitlines()[1:]] == ["Acme", "Bolt"]
     with pytest.raises(AccessDenied):
         reader.exports.run("account", path, fields=["name", "credit_limit"])
+
+
+def test_a_field_list_holding_other_than_names_is_a_clear_error(crm: XRM, tmp_path: Path) -> None:
+    target = tmp_path / "people.csv"
+    with pytest.raises(QueryError) as refused:
+        crm.exports.run("contact", target, fields=["name", 3])  # type: ignore[list-item]
+    assert [p.pointer for p in refused.value.problems] == ["/fields/1"]
+    assert not target.exists()

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,29 +50,17 @@ def data_step(name: str, part: ledger.Part, data: DataChoice, xrm: XRM) -> Plugi
 
 
 def export_records(xrm: XRM, plugin: str, entities: Sequence[str], folder: Path) -> list[str]:
-    """Every record of ``entities`` to ``folder/<plugin>-<time>/<entity>.jsonl``."""
+    """Every record of ``entities`` to ``folder/<plugin>-<time>/<entity>.jsonl``, with the
+    exporter every export uses (``xrm.exports``: a file appears only once complete)."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     target = folder / f"{plugin}-{stamp}"
     target.mkdir(parents=True, exist_ok=True)
     files = []
     for entity in entities:
         path = target / f"{entity}.jsonl"
-        with path.open("w", encoding="utf-8") as out:
-            for record in every_record(xrm, entity):
-                out.write(json.dumps(record, default=str, ensure_ascii=False) + "\n")
+        xrm.exports.run(entity, path, format="jsonl")
         files.append(str(path))
     return files
-
-
-def every_record(xrm: XRM, entity: str) -> Iterator[Mapping[str, Any]]:
-    records = xrm.records(entity)
-    cursor = None
-    while True:
-        page = records.query(limit=500, cursor=cursor)
-        yield from page
-        cursor = page.next_cursor
-        if cursor is None:
-            return
 
 
 def drop_extensions(

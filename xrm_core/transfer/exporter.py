@@ -91,6 +91,9 @@ class Exports:
         if isinstance(fields, str | bytes) or not isinstance(fields, Sequence):
             raise QueryError("the export is not valid", [Problem("/fields", "must be a list")])
         names = tuple(fields)
+        for i, name in enumerate(names):
+            if not isinstance(name, str):
+                raise QueryError("the export is not valid", [Problem(f"/fields/{i}", "not a name")])
         definitions = {d.name: d for d in records.metadata.entities()}
         keys = []
         for i, name in enumerate(names):
