@@ -29,6 +29,7 @@ from xrm_core.errors import (
     Problem,
     RecordNotFound,
     RecordValidationError,
+    VersionConflict,
     pointer,
     shown,
 )
@@ -191,7 +192,17 @@ class Webhooks:
                 "updated_at": self.clock(),
                 "updated_by": actor.user_id,
             }
-            conn.execute(self._where(sa.update(webhook_table), name).values(values))
+            # Only over the version read: a concurrent update in between would be undone.
+            done = conn.execute(
+                self._where(sa.update(webhook_table), name)
+                .where(webhook_table.c.version == hook.version)
+                .values(values)
+            )
+            if done.rowcount != 1:
+                raise VersionConflict(
+                    f"webhook {name!r} was changed meanwhile; read it again and retry",
+                    details={"name": name},
+                )
             self.registry.changed(conn)
         return self._saved(name, chosen)
 
