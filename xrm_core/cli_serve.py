@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import click
 
 from xrm_core import demo
@@ -52,18 +54,23 @@ def serve_command(url: str, host: str, port: int, with_demo: bool, workers: int)
         raise click.ClickException(f"bad settings: {_one_line(exc)}") from None
     with opened(url) as xrm:
         xrm.security.install()
-        token = _demo(xrm) if with_demo else None
+        demo_login = _demo(xrm) if with_demo else None
     base = f"http://{host}:{port}"
     click.echo(f"xRM is serving {shown_url(url)} at {base}/")
     click.echo(f"  REST API: {base}/api/v1/   (send 'Authorization: Bearer <token>')")
-    if token:
+    click.echo(f"  Admin UI: {base}/admin/")
+    if demo_login:
+        token, password = demo_login
         click.echo(f"  API token of user '{DEMO_USER}' (administrator): {token}")
+        click.echo(f"  Admin UI sign-in: user '{DEMO_USER}', password {password}")
         click.echo(f"  try: curl -H 'Authorization: Bearer {token}' {base}/api/v1/me")
     if workers > 1:
         # Each process opens the database itself, configured by the environment.
         import os
 
         os.environ.update({"XRM_DATABASE_URL": url, "XRM_HOST": host, "XRM_PORT": str(port)})
+        # One key for all workers, so each accepts the admin session cookies of the others.
+        os.environ.setdefault("XRM_SECRET_KEY", secrets.token_urlsafe(32))
         target = "xrm_core.api.app:from_environment"
         uvicorn.run(target, factory=True, host=host, port=port, workers=workers)
         return
@@ -79,8 +86,12 @@ def _one_line(exc: ValueError) -> str:
     return " ".join(str(exc).split())
 
 
-def _demo(xrm: XRM) -> str:
-    """Load the demo data and give the demo administrator a fresh token (older ones revoked)."""
+def _demo(xrm: XRM) -> tuple[str, str]:
+    """Load the demo data; give the demo administrator a fresh token and password.
+
+    The token's older namesakes are revoked; both are new at every start because
+    neither is stored where it could be shown again.
+    """
     demo.load(xrm)
     load_plugins(xrm, DEMO_SIZE)  # every available plugin, installed and filled once
     security = xrm.security
@@ -92,4 +103,6 @@ def _demo(xrm: XRM) -> str:
     for info in xrm.auth.tokens(user_id):
         if info.name == DEMO_TOKEN and info.revoked_at is None:
             xrm.auth.revoke(info.id)
-    return xrm.auth.create_token(user_id, name=DEMO_TOKEN).token
+    password = secrets.token_urlsafe(12)
+    xrm.auth.set_password(user_id, password)
+    return xrm.auth.create_token(user_id, name=DEMO_TOKEN).token, password

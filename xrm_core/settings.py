@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///xrm.db"
     #: Signs what the server signs (sessions of the admin UI); set it in production.
     secret_key: SecretStr | None = None
+    #: Send the admin UI's session cookie over HTTPS only (set it behind TLS).
+    secure_cookies: bool = False
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     #: Where values dropped by schema changes and uninstalls are exported.

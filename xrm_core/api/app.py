@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
+import admin_ui
 from xrm_core.api.endpoint import Call, endpoint
 from xrm_core.api.problems import internal_error, problem
 from xrm_core.api.ratelimit import RateLimiter, RateLimitMiddleware
@@ -67,7 +68,7 @@ def create_app(
     if start_plugins:
         start(served, served.plugin_manager, installed_only=True)
     app = Starlette(
-        routes=_routes(),
+        routes=_routes(settings),
         middleware=[
             Middleware(
                 RateLimitMiddleware, limiter=RateLimiter(settings.rate_limit, settings.rate_burst)
@@ -92,7 +93,7 @@ def _unbound(xrm: XRM) -> XRM:
     return view
 
 
-def _routes() -> list[BaseRoute]:
+def _routes(settings: Settings) -> list[BaseRoute]:
     api: list[BaseRoute] = [Route("/v1/me", endpoint(me), methods=["GET"])]
     for module in ROUTE_MODULES:
         api += importlib.import_module(module).routes()
@@ -101,6 +102,7 @@ def _routes() -> list[BaseRoute]:
         Route("/health", health, methods=["GET"]),
         Mount("/api", routes=api),
         *graphql_routes(),
+        admin_ui.mount(settings),
     ]
 
 
@@ -116,6 +118,7 @@ _INDEX = """<!doctype html>
 <p>Every API call needs an API token: <code>Authorization: Bearer &lt;token&gt;</code>
 (<code>xrm user token USERNAME</code> makes one; <code>xrm serve --demo</code> prints one).</p>
 <ul>
+<li><a href="/admin/">/admin/</a>: the administrators' web application (sign in)</li>
 <li><a href="/api/v1/me">/api/v1/</a>: the REST API</li>
 <li><a href="/api/openapi.json">/api/openapi.json</a>: its OpenAPI document</li>
 <li><a href="/graphql">/graphql</a>: GraphQL</li>
