@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from packaging.version import Version
+
 from xrm_core.plugins.manager import call_each
 from xrm_core.plugins.manifest import resolve
 from xrm_core.plugins.startup import start
@@ -10,7 +12,8 @@ from xrm_core.xrm import XRM
 
 
 def load_plugins(xrm: XRM, size: int) -> list[str]:
-    """Install the available plugins not installed yet, start them, call their demo hooks.
+    """Install the available plugins not installed yet (upgrade older ones), start them,
+    call their demo hooks.
 
     In dependency order, each ``xrm_demo_data(xrm, size)`` in the system
     context ``xrm`` acts in. Each hook adds its data once: it checks whether
@@ -25,6 +28,10 @@ def load_plugins(xrm: XRM, size: int) -> list[str]:
         if manifest.name not in installed:
             service.install(manifest.name)
             done.append(f"Installed plugin {manifest.name} {manifest.version}.")
+        elif Version(installed[manifest.name].version) < manifest.version:
+            # The demo data is the new version's (activities regarding any record).
+            service.upgrade(manifest.name)
+            done.append(f"Upgraded plugin {manifest.name} to {manifest.version}.")
     started = [name for name in start(xrm, xrm.plugin_manager) if name != "core"]
     call_each(xrm.plugin_manager, "xrm_demo_data", started, xrm=xrm, size=size)
     if started:

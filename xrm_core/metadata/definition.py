@@ -21,6 +21,9 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 #: Longest entity, field, index or relationship name (the meta-schema says the same).
 MAX_NAME = 40
 
+#: ``x-xrm.targets`` of a polymorphic lookup that may point at a record of any entity.
+ANY_ENTITY = "*"
+
 
 class Kind(StrEnum):
     """How a field is stored and validated."""
@@ -160,6 +163,8 @@ class FieldDefinition:
     choices: tuple[str, ...] = ()
     target: str | None = None
     targets: tuple[str, ...] = ()
+    #: A polymorphic lookup declared with ``"targets": "*"``: any entity, now or later.
+    any_entity: bool = False
     on_delete: OnDelete = OnDelete.SET_NULL
     precision: int | None = None
     scale: int | None = None
@@ -182,8 +187,8 @@ class FieldDefinition:
         return self.kind in (Kind.LOOKUP, Kind.POLYMORPHIC_LOOKUP)
 
     def refers_to(self, entity: str) -> bool:
-        """True when this field can point at records of ``entity``."""
-        return self.target == entity or entity in self.targets
+        """True when this field can point at records of ``entity`` (any, for ``"*"``)."""
+        return self.any_entity or self.target == entity or entity in self.targets
 
 
 @dataclass(frozen=True)
@@ -312,13 +317,14 @@ def _normalize_field(name: str, prop: dict[str, Any]) -> None:
         xrm.setdefault("precision", DEFAULT_PRECISION[kind])
         xrm.setdefault("scale", DEFAULT_SCALE[kind])
     if kind is Kind.POLYMORPHIC_LOOKUP:
-        prop.setdefault(
-            "properties",
-            {
-                "entity": {"enum": list(xrm.get("targets", []))},
-                "id": {"type": "string", "format": "uuid"},
-            },
+        # Derived from the targets, so a change of targets carries over.
+        targets = xrm.get("targets", [])
+        entity = (
+            {"type": "string", "description": "the name of any entity"}
+            if targets == ANY_ENTITY
+            else {"enum": list(targets)}
         )
+        prop["properties"] = {"entity": entity, "id": {"type": "string", "format": "uuid"}}
         prop.setdefault("required", ["entity", "id"])
     if kind in (Kind.LOOKUP, Kind.POLYMORPHIC_LOOKUP):
         xrm.setdefault("on_delete", OnDelete.SET_NULL.value)
@@ -380,6 +386,8 @@ def parse_field(name: str, prop: Mapping[str, Any], required: bool) -> FieldDefi
     xrm = prop.get("x-xrm", {})
     kind = Kind(xrm["kind"])
     choices = prop.get("enum") or (prop.get("items") or {}).get("enum") or ()
+    targets = xrm.get("targets", ())
+    any_entity = targets == ANY_ENTITY
     return FieldDefinition(
         name=name,
         kind=kind,
@@ -396,7 +404,8 @@ def parse_field(name: str, prop: Mapping[str, Any], required: bool) -> FieldDefi
         maximum=prop.get("maximum"),
         choices=tuple(choices),
         target=xrm.get("target"),
-        targets=tuple(xrm.get("targets", ())),
+        targets=() if any_entity else tuple(targets),
+        any_entity=any_entity,
         on_delete=OnDelete(xrm.get("on_delete", OnDelete.SET_NULL.value)),
         precision=xrm.get("precision"),
         scale=xrm.get("scale"),

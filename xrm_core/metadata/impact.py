@@ -210,6 +210,13 @@ def _losses(
         for (entity, relationship), link in catalog.link_tables.items():
             if entity == step.entity:
                 yield relationship, _rows(conn, sa.select(link))
+    elif step.action == "clear_references":
+        other = catalog.definitions[step.details["entity"]]
+        f = other.field(step.details["field"])
+        table = catalog.table(other.name)
+        query = sa.select(table.c.id, *table.c[*f.columns])
+        part = f"{other.name}.{f.name}"
+        yield part, _rows(conn, query.where(table.c[f.columns[0]] == step.entity))
     elif step.action == "remove_relationship" and step.field is not None:
         yield step.field, _rows(conn, sa.select(catalog.link_tables[step.entity, step.field]))
 

@@ -24,6 +24,7 @@ from typing_extensions import TypedDict
 
 from xrm_core.errors import Problem, pointer
 from xrm_core.metadata.definition import (
+    MAX_NAME,
     SYSTEM_COLUMNS,
     TEXT_KINDS,
     EntityDefinition,
@@ -35,6 +36,8 @@ _BIGINT = 2**63
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 _PHONE = r"^\+?[0-9][0-9 ().\-/]{1,31}$"
 _URL = r"^[a-zA-Z][a-zA-Z0-9+.\-]*://\S+$"
+# Any entity's name (whether it exists is the record service's to check).
+_ENTITY_NAME = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=MAX_NAME)]
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
@@ -133,7 +136,7 @@ def value_type(field: FieldDefinition) -> Any:
         return Annotated[pydantic.JsonValue, AfterValidator(_storable_json)]
     if kind is Kind.LOOKUP:
         return uuid.UUID
-    return _polymorphic_type(field.targets)
+    return _polymorphic_type(field)
 
 
 def _quantizer(scale: int | None) -> Any:
@@ -167,8 +170,9 @@ def _typed_dict(name: str, fields: dict[str, Any]) -> Any:
     return shape
 
 
-def _polymorphic_type(targets: tuple[str, ...]) -> Any:
-    return _typed_dict("Reference", {"entity": _literal(targets), "id": uuid.UUID})
+def _polymorphic_type(field: FieldDefinition) -> Any:
+    entity = _ENTITY_NAME if field.any_entity else _literal(field.targets)
+    return _typed_dict("Reference", {"entity": entity, "id": uuid.UUID})
 
 
 def field_type(field: FieldDefinition, *, nullable: bool) -> Any:

@@ -83,7 +83,11 @@ ACTIONS = (
     "drop_index",
     "add_relationship",
     "remove_relationship",
+    "clear_references",
 )
+
+#: Actions that change records, not the schema (the metadata service runs them).
+DATA_ACTIONS = frozenset({"clear_references"})
 
 
 @dataclass(frozen=True)
@@ -285,7 +289,7 @@ def _change_steps(entity: str, old: FieldDefinition, new: FieldDefinition) -> li
                 details={"from_kind": old.kind.value, "to_kind": new.kind.value},
             )
         ]
-    if old.target != new.target or old.targets != new.targets:
+    if old.target != new.target or not _widens(old, new):
         raise DefinitionError(
             f"cannot change the target of lookup {where}",
             [Problem(pointer("properties", new.name, "x-xrm"), "add a new lookup instead")],
@@ -301,6 +305,16 @@ def _change_steps(entity: str, old: FieldDefinition, new: FieldDefinition) -> li
             field=new.name,
         )
     ]
+
+
+def _widens(old: FieldDefinition, new: FieldDefinition) -> bool:
+    """True when every value ``old`` accepts ``new`` accepts too (same or more targets).
+
+    Widening changes nothing stored; narrowing could strand existing references.
+    """
+    if new.any_entity:
+        return True
+    return not old.any_entity and set(old.targets) <= set(new.targets)
 
 
 def _conversion_safety(old: FieldDefinition, new: FieldDefinition, safe: bool) -> Safety:
@@ -343,6 +357,8 @@ _RULES = (
     "minimum",
     "maximum",
     "choices",
+    "targets",
+    "any_entity",
     "default",
     "label",
     "on_delete",

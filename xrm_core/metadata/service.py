@@ -28,11 +28,11 @@ from xrm_core.errors import (
     pointer,
 )
 from xrm_core.ids import new_id
-from xrm_core.metadata import impact
+from xrm_core.metadata import dropping, impact
 from xrm_core.metadata import plan as planning
 from xrm_core.metadata.definition import EntityDefinition, normalize, parse
 from xrm_core.metadata.models import RecordValidator, compile_validator
-from xrm_core.metadata.plan import Plan, Safety
+from xrm_core.metadata.plan import Plan, Safety, Step
 from xrm_core.metadata.validation import check, check_record_rules
 from xrm_core.security.caller import Caller
 from xrm_core.storage.database import Database
@@ -229,31 +229,52 @@ class MetadataService:
         self._changed()
         return replace(plan, applied=True, exports=tuple(exports))
 
-    def plan_drop(self, name: str) -> Plan:
-        """What :meth:`drop` would do (a dry run)."""
-        definition = self.get(name)
-        self._check_not_referenced(name)
-        return Plan(tuple(planning.drop_steps(definition)))
+    def plan_drop(self, name: str | Sequence[str]) -> Plan:
+        """What :meth:`drop` would do (a dry run).
+
+        Raises :class:`DefinitionError` while a lookup of another entity names
+        one to drop as its target; a lookup to any entity (``"targets": "*"``)
+        does not hold a drop back: its references to the dropped records are
+        cleared (a ``clear_references`` step says how many).
+        """
+        names = _names(name)
+        definitions = [self.get(n) for n in names]
+        dropping.check_not_referenced(self.entities(), names)
+        clears = self.clearing_steps(names)
+        return Plan((*(s for d in definitions for s in planning.drop_steps(d)), *clears))
+
+    def clearing_steps(self, name: str | Sequence[str]) -> list[Step]:
+        """The ``clear_references`` steps of dropping ``name`` (see :meth:`plan_drop`)."""
+        names = _names(name)
+        with self.db.transaction(write=False) as conn:
+            return dropping.reference_steps(conn, self.catalog, names)
 
     def drop(
         self,
-        name: str,
+        name: str | Sequence[str],
         *,
         confirm: bool = False,
         actor: Caller | None = None,
         export: bool = True,
     ) -> Plan:
-        """Drop an entity and its records (exported first); needs ``confirm``.
+        """Drop an entity, or several together, and their records (exported first);
+        needs ``confirm``.
 
-        ``export=False`` skips the export, for a caller that has just exported
-        every record itself (a plugin uninstalled with ``data="export"``).
+        Entities dropped together may refer to one another. ``export=False``
+        skips the export, for a caller that has just exported every record
+        itself (a plugin uninstalled with ``data="export"``).
         """
-        plan = self.plan_drop(name)
+        names = _names(name)
+        plan = self.plan_drop(names)
         self._require_confirmation(plan, confirm)
         with self.db.ddl_transaction() as conn:
-            new = {n: e.definition for n, e in self._entities.items() if n != name}
-            owner = self._entities[name].owner
-            exports = self._apply(conn, plan, new, owner, actor, export=export)
+            new = {n: e.definition for n, e in self._entities.items() if n not in names}
+            owners = {n: self._entities[n].owner for n in names}
+            dropping.drop_foreign_keys(conn, self.catalog, names)
+            exports = self._apply(conn, plan, new, owners, actor, export=export)
+            # After the export of what the plan counted; clears what came since, too.
+            who = actor.user_id if actor else None
+            dropping.clear_references(conn, self.catalog, names, who)
         self._changed()
         return replace(plan, applied=True, exports=tuple(exports))
 
@@ -348,22 +369,6 @@ class MetadataService:
                 holders.setdefault(sql_name, f"entity {definition.name!r}")
         return problems
 
-    def _check_not_referenced(self, name: str) -> None:
-        problems = []
-        for other in self.entities():
-            if other.name == name:
-                continue
-            for f in other.fields:
-                if f.refers_to(name):
-                    problems.append(Problem(pointer(other.name, f.name), "refers to it"))
-            for r in other.relationships:
-                if r.target == name:
-                    problems.append(Problem(pointer(other.name, r.name), "links to it"))
-        if problems:
-            raise DefinitionError(
-                f"entity {name!r} is still referred to; remove those fields first", problems
-            )
-
     @staticmethod
     def _require_confirmation(plan: Plan, confirm: bool) -> None:
         if plan.safety is Safety.DESTRUCTIVE and not confirm:
@@ -398,7 +403,8 @@ class MetadataService:
             if s.action == "convert_field"
         }
         try:
-            SchemaChanger(conn, old_catalog, new_catalog).apply(list(plan.steps))
+            ddl = [s for s in plan.steps if s.action not in planning.DATA_ACTIONS]
+            SchemaChanger(conn, old_catalog, new_catalog).apply(ddl)
             for (entity, field), values in conversions.items():
                 if values:
                     table = new_catalog.table(entity)
@@ -500,6 +506,10 @@ def _entity_name(schema: Any) -> str | None:
     xrm = schema.get("x-xrm") if isinstance(schema, Mapping) else None
     name = xrm.get("name") if isinstance(xrm, Mapping) else None
     return name if isinstance(name, str) else None
+
+
+def _names(name: str | Sequence[str]) -> list[str]:
+    return [name] if isinstance(name, str) else list(dict.fromkeys(name))
 
 
 def _as_list(schemas: Schema | Sequence[Schema]) -> list[Schema]:

@@ -165,6 +165,8 @@ def _plain(error: SchemaError) -> list[Problem]:
         return [Problem(where, f"unknown kind {value!r}; the kinds are: {', '.join(Kind)}")]
     if error.validator == "format" and error.validator_value == "regex":
         return [_bad_regex(where, value)]
+    if error.validator == "const" and path[-1:] == ["targets"]:
+        return [Problem(where, f'{value!r}: targets are a list of entities, or "*" for any')]
     if error.validator == "minItems" and error.validator_value == 1:
         return [Problem(where, "must not be empty")]
     # A bad property name is reported on the object holding it; point at the name.
@@ -296,6 +298,7 @@ def _check_reference(
             yield Problem(
                 at(), "a polymorphic lookup needs x-xrm.targets: the entities it may point at"
             )
+        # "*" (any entity) names none; another string is the meta-schema's to report.
         for i, target in enumerate(_list(targets)):
             if isinstance(target, str) and target not in known:
                 yield Problem(at("targets", i), f"lookup to unknown entity {target!r}")

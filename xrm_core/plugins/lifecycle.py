@@ -351,9 +351,11 @@ class PluginService:
                 folder = Path(export_dir or metadata.export_dir)
                 exports += removal.export_records(system, name, entities, folder)
             exports += removal.drop_extensions(metadata, name, parts, caller)
-            for entity in removal.drop_order(metadata, entities):
+            if entities:
+                # All at once: a plugin's entities may refer to one another in a cycle.
                 # What "export" wrote is the copy; a second, the safety net's, would only confuse.
-                done = metadata.drop(entity, confirm=True, actor=caller, export=data == "drop")
+                order = removal.drop_order(metadata, entities)
+                done = metadata.drop(order, confirm=True, actor=caller, export=data == "drop")
                 exports += done.exports
             for part in parts:
                 if part.kind == "role":

@@ -45,8 +45,19 @@ def data_step(name: str, part: ledger.Part, data: DataChoice, xrm: XRM) -> Plugi
         table = xrm.metadata_service.catalog.table(part.name)
         with xrm.db.transaction(write=False) as conn:
             rows = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar()
-        count = f" and its {rows} record(s)"
+        count = f" and its {rows} record(s)" + cleared_references(name, part.name, xrm)
     return PluginStep(name, data, Safety.DESTRUCTIVE, f"{verb} {what}{count}", **where)
+
+
+def cleared_references(plugin: str, entity: str, xrm: XRM) -> str:
+    """What dropping ``entity`` clears in other plugins' lookups to any entity, for the plan."""
+    metadata = xrm.metadata_service
+    return "".join(
+        f"; clear {s.details['entity']}.{s.details['field']} on {s.details['records']} "
+        "record(s) pointing at them"
+        for s in metadata.clearing_steps(entity)
+        if s.details["records"] and metadata.owner(s.details["entity"]) != plugin
+    )
 
 
 def export_records(xrm: XRM, plugin: str, entities: Sequence[str], folder: Path) -> list[str]:

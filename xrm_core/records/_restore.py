@@ -106,7 +106,7 @@ def _clear_missing_targets(
         if f.kind is Kind.POLYMORPHIC_LOOKUP:
             target = value.get("entity") if isinstance(value, dict) else None
             target_id = value.get("id") if isinstance(value, dict) else None
-            known = target in f.targets
+            known = f.any_entity or target in f.targets
         else:
             target, target_id, known = f.target, value, True
         if not isinstance(target_id, uuid.UUID) or not known or target is None:

@@ -176,7 +176,9 @@ class QueryBuilder:
     ) -> Resolved:
         entity_col, id_col = field.columns
         if part == "entity":
-            pseudo = FieldDefinition(field.name, Kind.CHOICE, field.label, choices=field.targets)
+            # Any entity's name is text; listed targets are the choices.
+            kind = Kind.STRING if field.any_entity else Kind.CHOICE
+            pseudo = FieldDefinition(field.name, kind, field.label, choices=field.targets)
             return Resolved(path, pseudo, table.c[entity_col], True)
         if part == "id":
             pseudo = FieldDefinition(field.name, Kind.LOOKUP, field.label)

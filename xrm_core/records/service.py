@@ -13,6 +13,7 @@ This module holds the public methods and the write seams; the read path is in
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -351,6 +352,27 @@ class RecordService:
                 details={"entity": self.entity, "privilege": "create"},
             )
 
+    def require_read(self) -> None:
+        """Refuse at once when neither the caller's roles nor a plugin's rule grant reading
+        this entity: a list would hold at most the records shared with them.
+
+        Raises :class:`AccessDenied` (``details`` name the entity and privilege).
+        """
+        if self.caller.is_system:
+            return
+        principal = self.security.principal(self.caller)
+        if principal.administrator:
+            return
+        granted = principal.active and principal.grant(self.entity, "read").scope is not Scope.NONE
+        ruled = any(
+            r.mode == "grant" and "read" in r.privileges for r in self.security.rules(self.entity)
+        )
+        if not (granted or ruled):
+            raise AccessDenied(
+                f"you do not have the read privilege on {self.entity!r}",
+                details={"entity": self.entity, "privilege": "read"},
+            )
+
     def authorize(self, conn: Connection, ids: Sequence[uuid.UUID], privilege: str) -> None:
         """Refuse unless the caller may ``privilege`` every record of ``ids``.
 
@@ -597,6 +619,12 @@ class RecordService:
                     wanted[value["entity"]][value["id"]].append((n, pointer(f.name, "id")))
         broken: dict[int, list[Problem]] = defaultdict(list)
         for entity, ids in wanted.items():
+            if not self.metadata.exists(entity):
+                # Only a lookup to any entity accepts a name the validator cannot list.
+                for n, at in itertools.chain.from_iterable(ids.values()):
+                    where = at.removesuffix("/id") + "/entity"
+                    broken[n].append(Problem(where, f"no entity called {entity!r}"))
+                continue
             for rid in self._missing(conn, entity, ids):
                 for n, at in ids[rid]:
                     broken[n].append(Problem(at, f"no {entity} with id {rid}"))

@@ -8,6 +8,7 @@ from pathlib import Path
 import xrm_contacts.hooks
 import xrm_sales
 from packaging.specifiers import SpecifierSet
+from xrm_contacts import timeline
 from xrm_sales import demo, hooks
 
 from xrm_core import XRM
@@ -36,6 +37,19 @@ def test_the_demo_fills_every_entity_owned_by_the_demo_users(xrm: XRM) -> None:
     assert demo.load(xrm, 20) == {}  # again: nothing added
 
 
+def test_the_demo_logs_activities_on_deals_and_leads_shown_on_their_timelines(xrm: XRM) -> None:
+    _fill(xrm)
+
+    about = xrm.records("activity").aggregate(group_by=["regarding.entity"])
+    counts = {r["regarding.entity"]: r["count"] for r in about}
+    assert counts["opportunity"] == 10
+    working = xrm.records("lead").count(filter={"status": "working"})
+    assert counts["lead"] == working > 0
+    deal = xrm.records("opportunity").query(order=["name"], limit=1).records[0]
+    logged = [i for i in timeline(xrm, "opportunity", deal["id"]) if i.source == "activity"]
+    assert len(logged) == 1 and logged[0].summary.endswith(f"about {deal['name']}")
+
+
 def test_the_demo_is_the_same_every_time(xrm: XRM, tmp_path: Path) -> None:
     other = installed(f"sqlite:///{tmp_path}/other.db", tmp_path)
     try:
@@ -58,5 +72,5 @@ def test_the_manifest_agrees_with_the_package() -> None:
     assert manifest["version"] == xrm_sales.__version__ == metadata.version("xrm-sales")
     package = manifest_from_distribution("xrm-sales")
     assert set(package["dependencies"]) == set(manifest["dependencies"]) == {"contacts"}
-    assert SpecifierSet(package["dependencies"]["contacts"]) == SpecifierSet(">=1.0,<2")
+    assert SpecifierSet(package["dependencies"]["contacts"]) == SpecifierSet(">=1.1,<2")
     assert SpecifierSet(package["core"]) == SpecifierSet(manifest["core"])

@@ -228,11 +228,22 @@ TARGET = {"x-xrm": {"name": "target"}, "properties": {"label": {"type": "string"
             {"x-xrm": {"kind": "lookup", "target": "reading"}},
         ),
         (
-            {"x-xrm": {"kind": "polymorphic_lookup", "targets": ["target"]}},
             {"x-xrm": {"kind": "polymorphic_lookup", "targets": ["target", "reading"]}},
+            {"x-xrm": {"kind": "polymorphic_lookup", "targets": ["target"]}},
+        ),
+        (
+            {"x-xrm": {"kind": "polymorphic_lookup", "targets": "*"}},
+            {"x-xrm": {"kind": "polymorphic_lookup", "targets": ["target"]}},
         ),
     ],
-    ids=["lookup-string", "string-lookup", "lookup-polymorphic", "retarget", "more-targets"],
+    ids=[
+        "lookup-string",
+        "string-lookup",
+        "lookup-polymorphic",
+        "retarget",
+        "fewer-targets",
+        "any-to-listed",
+    ],
 )
 def test_lookups_cannot_change_kind_or_target(
     xrm: XRM, database: DatabaseView, old: dict[str, Any], new: dict[str, Any]

@@ -1,3 +1,3 @@
 """xrm-sales: leads, opportunities, quotes, orders and contracts for xRM."""
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"

@@ -47,11 +47,12 @@ def load(xrm: XRM, size: int, *, seed: int = 7) -> dict[str, int]:
     with xrm.transaction():
         products = _catalogue(xrm)
         added = {"product": len(products), "price_list": 1}
-        added["lead"] = _leads(xrm, rng, size, owners)
+        leads = _leads(xrm, rng, size, owners)
+        added["lead"] = len(leads)
         deals = _deals(xrm, rng, max(1, size // 2), owners, accounts)
         added["opportunity"] = len(deals)
         added.update(_quotes(xrm, rng, deals, products))
-        added["activity"] = _activities(xrm, rng, deals)
+        added["activity"] = _activities(xrm, rng, deals, leads)
     return added
 
 
@@ -79,7 +80,9 @@ def _catalogue(xrm: XRM) -> dict[str, uuid.UUID]:
     return products
 
 
-def _leads(xrm: XRM, rng: random.Random, size: int, owners: list[uuid.UUID]) -> int:
+def _leads(
+    xrm: XRM, rng: random.Random, size: int, owners: list[uuid.UUID]
+) -> list[dict[str, Any]]:
     rows = []
     for i in range(size):
         first, last = rng.choice(_FIRST), rng.choice(_LAST)
@@ -97,7 +100,10 @@ def _leads(xrm: XRM, rng: random.Random, size: int, owners: list[uuid.UUID]) -> 
                 **_owned(rng, owners),
             }
         )
-    return len(xrm.records("lead").create_many(rows).succeeded) if rows else 0
+    if not rows:
+        return []
+    made = xrm.records("lead").create_many(rows)
+    return [r.record for r in made.rows if r.record is not None]
 
 
 def _deals(
@@ -133,7 +139,7 @@ def _quotes(
     for deal in deals:
         if deal["stage"] in ("prospecting", "qualification"):
             continue
-        owner = {"owner_id": deal["owner_id"], "owner_type": "user"} if deal["owner_id"] else {}
+        owner = _owner_of(deal)
         quote = xrm.records("quote").create(
             {
                 "name": f"Quote for {deal['name']}",
@@ -186,24 +192,45 @@ def _convert(xrm: XRM, quote_id: uuid.UUID, ordered_on: dt.date) -> ConvertOutpu
     )
 
 
-def _activities(xrm: XRM, rng: random.Random, deals: list[dict[str, Any]]) -> int:
-    """A call or meeting about each deal with an account, on the account's timeline."""
+def _activities(
+    xrm: XRM, rng: random.Random, deals: list[dict[str, Any]], leads: list[dict[str, Any]]
+) -> int:
+    """A call, meeting or e-mail about each deal, and a call to each lead being worked.
+
+    ``activity.regarding`` points at any record, so each shows on the deal's or
+    the lead's own timeline.
+    """
     rows = []
     for deal in deals:
-        if deal["account"] is None:
-            continue
         kind = rng.choice(["call", "meeting", "email"])
+        due = dt.datetime.combine(deal["expected_close"], dt.time(10), tzinfo=dt.UTC)
         rows.append(
             {
                 "kind": kind,
                 "subject": f"{kind.title()} about {deal['name']}",
                 "status": "done" if deal["stage"] in ("won", "lost") else "open",
-                "due": dt.datetime.combine(deal["expected_close"], dt.time(10), tzinfo=dt.UTC)
-                - dt.timedelta(days=14),
-                "regarding": {"entity": "account", "id": str(deal["account"])},
-                **(
-                    {"owner_id": deal["owner_id"], "owner_type": "user"} if deal["owner_id"] else {}
-                ),
+                "due": due - dt.timedelta(days=14),
+                "regarding": {"entity": "opportunity", "id": str(deal["id"])},
+                **_owner_of(deal),
+            }
+        )
+    for lead in leads:
+        if lead["status"] != "working":
+            continue
+        rows.append(
+            {
+                "kind": "call",
+                "subject": f"Qualifying call with {lead['first_name']} {lead['last_name']}",
+                "status": "done",
+                "due": dt.datetime(2025, 1, 6, 9, tzinfo=dt.UTC)
+                + dt.timedelta(days=rng.randrange(0, 90), hours=rng.randrange(0, 8)),
+                "regarding": {"entity": "lead", "id": str(lead["id"])},
+                **_owner_of(lead),
             }
         )
     return len(xrm.records("activity").create_many(rows).succeeded) if rows else 0
+
+
+def _owner_of(record: dict[str, Any]) -> dict[str, Any]:
+    """The same owner as ``record`` (a deal's activities are its owner's)."""
+    return {"owner_id": record["owner_id"], "owner_type": "user"} if record["owner_id"] else {}

@@ -14,6 +14,8 @@ from functools import partial
 from importlib import resources
 from typing import Any
 
+from xrm_contacts import timeline_action
+
 from xrm_core import XRM, Action, RoleSpec, Subscriber, hookimpl
 from xrm_sales import __version__, contracts, demo, leads, orders, pipeline, pricing, roles
 
@@ -27,7 +29,7 @@ def xrm_manifest() -> dict[str, Any]:
         "description": "Sales force automation: leads, opportunities, products and price "
         "lists, quotes, orders, contracts, pipeline and forecast.",
         "core": ">=0.1,<1",
-        "dependencies": {"contacts": ">=1.0,<2"},
+        "dependencies": {"contacts": ">=1.1,<2"},
     }
 
 
@@ -125,7 +127,8 @@ def bound_subscribers(xrm: XRM) -> list[Subscriber]:
 
 @hookimpl
 def xrm_actions() -> list[Action]:
-    """lead.qualify, quote.convert_to_order, the pipeline, the forecast, renewals."""
+    """lead.qualify, quote.convert_to_order, the pipeline, the forecast, renewals, and the
+    timeline of leads and opportunities."""
     return [
         Action(
             "lead",
@@ -178,6 +181,9 @@ def xrm_actions() -> list[Action]:
             description="Raise sales.contract.renewal_due once for each active contract "
             "whose renewal date is near (run daily, from cron).",
         ),
+        # Activities regard any record: leads and deals have a timeline like accounts.
+        timeline_action("lead"),
+        timeline_action("opportunity"),
     ]
 
 
