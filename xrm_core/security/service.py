@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from xrm_core.errors import AccessDenied, Problem, RecordNotFound, RecordValidationError, pointer
+from xrm_core.errors import (
+    AccessDenied,
+    Problem,
+    RecordNotFound,
+    RecordValidationError,
+    pointer,
+    shown,
+)
 from xrm_core.ids import as_uuid
 from xrm_core.metadata.definition import EntityDefinition, Ownership
 from xrm_core.metadata.service import MetadataService
@@ -217,6 +224,65 @@ class SecurityService:
             if cells:
                 self._records("role_privilege", actor).create_many(cells)
         return uuid.UUID(str(role["id"]))
+
+    def set_privileges(
+        self, role_id: uuid.UUID | str, cells: Iterable[tuple[str, str, str]]
+    ) -> None:
+        """Set cells of a role's matrix, ``(entity or "*", privilege, scope)`` each: all or none.
+
+        Scope ``none`` removes the cell (no cell grants nothing); cells not given
+        stay as they are. Raises :class:`RecordValidationError` with a problem
+        at ``/<entity>/<privilege>`` for each unknown entity, privilege or scope
+        and each scope an organization-owned entity does not take (nothing is
+        changed then); :class:`RecordNotFound` for an unknown role.
+        """
+        actor = self._manager()
+        rid = as_uuid(role_id, "/role")
+        wanted = {(entity, privilege): scope for entity, privilege, scope in cells}
+        problems = [p for cell in wanted.items() for p in self._cell_problems(*cell)]
+        if problems:
+            raise RecordValidationError(
+                "some privileges are not valid; nothing was changed", problems
+            )
+        stored = self._records("role_privilege", actor)
+        with self.db.transaction():
+            self._records("role", actor).get(rid, fields=["id"])
+            existing = self._cells(stored, rid)
+            for (entity, privilege), scope in wanted.items():
+                found = existing.get((entity, privilege))
+                if found is not None and scope == "none":
+                    stored.delete(found)
+                elif found is not None:
+                    stored.update(found, {"scope": scope})
+                elif scope != "none":
+                    cell = {"role": rid, "entity": entity, "privilege": privilege, "scope": scope}
+                    stored.create(cell)
+
+    @staticmethod
+    def _cells(stored: RecordService, role_id: uuid.UUID) -> dict[tuple[str, str], Any]:
+        found: dict[tuple[str, str], Any] = {}
+        cursor: str | None = None
+        while True:
+            page = stored.query(filter={"role": role_id}, limit=1000, cursor=cursor)
+            found.update({(r["entity"], r["privilege"]): r["id"] for r in page})
+            if page.next_cursor is None:
+                return found
+            cursor = page.next_cursor
+
+    def _cell_problems(self, cell: tuple[str, str], scope: str) -> list[Problem]:
+        entity, privilege = cell
+        where = pointer(str(entity), str(privilege))
+        if not isinstance(entity, str):
+            return [Problem(where, f"unknown entity {shown(entity)}")]
+        if privilege not in PRIVILEGES:
+            return [Problem(where, f"unknown privilege {shown(privilege)}")]
+        if scope not in tuple(s.label for s in Scope):
+            return [Problem(where, f"unknown scope {shown(scope)}")]
+        try:
+            self._check_privilege({"entity": entity, "scope": scope})
+        except RecordValidationError as error:
+            return [Problem(where, error.message)]
+        return []
 
     def root_business_unit(self) -> uuid.UUID:
         """The business unit at the top of the tree."""
