@@ -262,6 +262,43 @@ class AuditLog:
             conditions.append(t.c.at < _aware(until, "/until"))
         return self._page(conditions, limit, cursor)
 
+    def search(
+        self,
+        *,
+        entity: str | None = None,
+        record_id: uuid.UUID | str | None = None,
+        actor_id: uuid.UUID | str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> list[AuditEntry]:
+        """Entries matching every filter given, newest first (the admin UI's audit log).
+
+        ``since`` inclusive, ``until`` exclusive; an ``until`` not after ``since``
+        is a :class:`~xrm_core.errors.QueryError`. Without an entity or an actor,
+        the log is read in time order with no index to narrow it.
+        """
+        t = audit_table
+        conditions: list[sa.ColumnElement[bool]] = []
+        if entity is not None:
+            conditions.append(t.c.entity == entity)
+        if record_id is not None:
+            conditions.append(t.c.record_id == _as_uuid(record_id, "/record_id"))
+        if actor_id is not None:
+            conditions.append(t.c.actor_id == _as_uuid(actor_id, "/actor_id"))
+        start = None if since is None else _aware(since, "/since")
+        end = None if until is None else _aware(until, "/until")
+        if start is not None and end is not None and end <= start:
+            raise QueryError(
+                "the audit query is not valid", [Problem("/until", "must be later than since")]
+            )
+        if start is not None:
+            conditions.append(t.c.at >= start)
+        if end is not None:
+            conditions.append(t.c.at < end)
+        return self._page(conditions, limit, cursor)
+
     def by_correlation(self, correlation_id: str) -> list[AuditEntry]:
         """Everything one unit of work (a request, a command, an import) did, oldest first."""
         t = audit_table

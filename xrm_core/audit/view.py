@@ -104,6 +104,34 @@ class AuditView:
         entries = self.log.bypassed(since=since, until=until, limit=limit, cursor=cursor)
         return self._readable(entries)
 
+    def search(
+        self,
+        *,
+        entity: str | None = None,
+        record_id: uuid.UUID | str | None = None,
+        actor_id: uuid.UUID | str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> list[AuditEntry]:
+        """Entries matching every filter given, newest first; administrators only.
+
+        See :meth:`AuditLog.search` (``since`` inclusive, ``until`` exclusive).
+        """
+        if not self._administrator():
+            raise AccessDenied("only administrators may search the whole audit log")
+        entries = self.log.search(
+            entity=entity,
+            record_id=record_id,
+            actor_id=actor_id,
+            since=since,
+            until=until,
+            limit=limit,
+            cursor=cursor,
+        )
+        return self._readable(entries)
+
     def by_correlation(self, correlation_id: str) -> list[AuditEntry]:
         """Everything one unit of work did, oldest first; administrators only."""
         if not self._administrator():
