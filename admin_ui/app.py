@@ -21,6 +21,13 @@ logger = logging.getLogger("xrm.admin")
 SECTION_MODULES: tuple[str, ...] = (
     "admin_ui.session",
     "admin_ui.dashboard",
+    "admin_ui.plugins_page",
+    "admin_ui.audit_page",
+    "admin_ui.webhooks_page",
+    "admin_ui.designer",
+    "admin_ui.records_list",
+    "admin_ui.record_page",
+    "admin_ui.security",
 )
 
 

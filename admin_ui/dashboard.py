@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from admin_ui.charts import sales_charts
 from admin_ui.web import Page, view
 from xrm_core.errors import AccessDenied
 
@@ -23,4 +24,4 @@ def dashboard(page: Page) -> Response:
         except AccessDenied:
             continue
     counts.sort(key=lambda c: (-c[1], c[0]))
-    return page.render("dashboard.html", {"counts": counts})
+    return page.render("dashboard.html", {"counts": counts, "charts": sales_charts(page.xrm)})

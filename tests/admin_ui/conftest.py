@@ -202,6 +202,16 @@ def inprocess(db_url: str, tmp_path: Path) -> Iterator[Admin]:
         yield Admin(client, system)
 
 
+def htmx_settled(page: Page) -> None:
+    """Wait until htmx has no request under way and has settled what it swapped in.
+
+    An element htmx just swapped in is visible before htmx has wired its own
+    ``hx-*`` attributes; acting on it in that moment would be lost.
+    """
+    busy = ".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added"
+    page.wait_for_function(f"!document.querySelector({busy!r})")
+
+
 _counter = itertools.count()
 
 

@@ -140,3 +140,17 @@ def test_the_readme_first_command_serves_demo_data_at_the_printed_address(
             address = shlex.split(line)[-1].replace("127.0.0.1:8000", f"127.0.0.1:{port}")
             answer = client.get(address, headers=headers)
             assert answer.status_code == 200, (line, answer.text)
+        _signs_in_to_the_admin_ui(client, url.split("/api/")[0], printed)
+
+
+def _signs_in_to_the_admin_ui(client: httpx.Client, base: str, printed: str) -> None:
+    """The admin UI's address and the demo password it printed let one sign in."""
+    assert f"Admin UI: {base}/admin/" in printed
+    password = re.search(r"user 'demo', password (\S+)", printed)
+    assert password, printed
+    form = client.get(f"{base}/admin/login")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert csrf, form.text
+    data = {"username": "demo", "password": password.group(1), "csrf_token": csrf.group(1)}
+    signed_in = client.post(f"{base}/admin/login", data=data, follow_redirects=True)
+    assert signed_in.status_code == 200 and "Dashboard" in signed_in.text

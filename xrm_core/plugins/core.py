@@ -10,7 +10,9 @@ keeping an administrator's own fields and changes.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from xrm_core.hookspecs import hookimpl
@@ -37,8 +39,18 @@ def xrm_manifest() -> Mapping[str, Any]:
 
 @hookimpl
 def xrm_entity_schemas() -> Sequence[Mapping[str, Any]]:
-    """The core entities (``xrm_core/schemas/core/*.json``)."""
-    return core_schemas()
+    """The core entities (``xrm_core/schemas/core/*.json``), and the saved views of
+    record lists (not a security entity: they are records like any other)."""
+    return [*core_schemas(), *_schemas(UI_ENTITIES)]
+
+
+#: Core entities that are not part of the security model (saved views, decision 0033).
+UI_ENTITIES = ("saved_view",)
+
+
+def _schemas(names: Sequence[str]) -> list[dict[str, Any]]:
+    folder = resources.files("xrm_core") / "schemas" / "core"
+    return [json.loads((folder / f"{name}.json").read_text()) for name in names]
 
 
 @hookimpl
