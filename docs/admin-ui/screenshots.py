@@ -27,14 +27,18 @@ def screens(page: Page) -> list[tuple[str, str]]:
     page.goto("/admin/records/account")
     account = page.locator("table a[href^='/admin/records/account/']").first
     record = account.get_attribute("href") or "/admin/records/account"
+    page.goto("/admin/security/roles")
+    role = page.get_by_role("link", name="Salesperson").get_attribute("href") or "/admin/security"
     return [
         ("dashboard", "/admin/"),
         ("entities", "/admin/entities"),
         ("entity", "/admin/entities/account"),
+        ("designer", "/admin/entities/account/edit"),
         ("records", "/admin/records/account"),
         ("record", record),
         ("security", "/admin/security"),
         ("roles", "/admin/security/roles"),
+        ("matrix", role),
         ("plugins", "/admin/plugins"),
         ("audit", "/admin/audit"),
         ("webhooks", "/admin/webhooks"),
