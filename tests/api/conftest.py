@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -49,3 +50,54 @@ def make_api(db_url: str, tmp_path: Path, **settings: object) -> Iterator[Api]:
 def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
     """The API on an empty database (SQLite and PostgreSQL)."""
     yield from make_api(db_url, tmp_path)
+
+
+#: Accounts and deals (with a many-to-many ``partners`` link), as the record tests use them.
+ENTITIES: list[dict[str, Any]] = [
+    {
+        "x-xrm": {
+            "name": "account",
+            "alternate_keys": [{"name": "by_number", "fields": ["number"]}],
+        },
+        "properties": {
+            "name": {"type": "string"},
+            "number": {"type": "string"},
+            "credit_limit": {"x-xrm": {"kind": "money", "secured": True}},
+        },
+        "required": ["name"],
+    },
+    {
+        "x-xrm": {
+            "name": "deal",
+            "relationships": [
+                {
+                    "name": "partners",
+                    "target": "account",
+                    "attributes": {"weight": {"type": "integer"}},
+                }
+            ],
+        },
+        "properties": {
+            "title": {"type": "string", "maxLength": 50},
+            "amount": {"x-xrm": {"kind": "money"}},
+            "stage": {"enum": ["new", "won", "lost"]},
+            "account": {"x-xrm": {"kind": "lookup", "target": "account", "on_delete": "restrict"}},
+        },
+        "required": ["title"],
+    },
+]
+
+
+@pytest.fixture
+def crm(api: Api) -> Api:
+    """The API with accounts and deals defined, and one account with three deals."""
+    api.xrm.metadata.define(ENTITIES)
+    acme = api.xrm.records("account").create({"name": "Acme", "number": "A-1"})
+    api.xrm.records("deal").create_many(
+        [
+            {"title": "Shelves", "amount": 1200, "stage": "won", "account": acme["id"]},
+            {"title": "Tills", "amount": 800, "stage": "won", "account": acme["id"]},
+            {"title": "Signs", "amount": 3000, "stage": "new", "account": acme["id"]},
+        ]
+    )
+    return api

@@ -109,7 +109,7 @@ def test_bad_input_is_422_with_pointers_and_changes_nothing(cases: Api) -> None:
     assert short.json()["errors"] == [
         {"pointer": "/reason", "detail": "String should have at least 3 characters"}
     ]
-    assert not_object.status_code == 400 and not_object.json()["code"] == "invalid_request"
+    assert not_object.status_code == 422 and not_object.json()["code"] == "invalid_request"
     assert cases.xrm.records("case").get(case["id"])["escalations"] == 0
 
 

@@ -95,11 +95,11 @@ def test_invalid_webhooks_get_every_problem_with_a_pointer(hooks: Api) -> None:
         "/events",
         "/entity",
     }
-    assert missing.status_code == 400
+    assert missing.status_code == 422
     assert {e["pointer"] for e in missing.json()["errors"]} == {"/url", "/events"}
     assert extra.json()["errors"] == [{"pointer": "/colour", "detail": "unknown member"}]
     assert (
-        bad_flag.status_code == 400 and bad_flag.json()["errors"][0]["pointer"] == "/rotate_secret"
+        bad_flag.status_code == 422 and bad_flag.json()["errors"][0]["pointer"] == "/rotate_secret"
     )
     assert hooks.xrm.webhooks.list() == []
 
@@ -175,7 +175,7 @@ def test_plugins_are_listed_planned_installed_and_uninstalled(plugins: Api) -> N
     assert plugins.xrm.plugins.installed()["notes"].enabled is True
 
     no_choice = plugins.client.post("/api/v1/plugins/notes/uninstall", json={}, headers=headers)
-    assert no_choice.status_code == 400 and no_choice.json()["errors"][0]["pointer"] == "/data"
+    assert no_choice.status_code == 422 and no_choice.json()["errors"][0]["pointer"] == "/data"
     unconfirmed = plugins.client.post(
         "/api/v1/plugins/notes/uninstall", json={"data": "drop"}, headers=headers
     )

@@ -99,7 +99,7 @@ def test_invalid_definitions_point_into_the_request_body(api: Api) -> None:
     assert not api.xrm.metadata.exists("account")
 
 
-def test_malformed_bodies_are_400_with_pointers(api: Api) -> None:
+def test_malformed_bodies_are_422_with_pointers(api: Api) -> None:
     cases = [
         ([ACCOUNT], ""),
         ({}, "/definitions"),
@@ -110,7 +110,7 @@ def test_malformed_bodies_are_400_with_pointers(api: Api) -> None:
     ]
     for body, where in cases:
         response = api.client.post(f"{V1}/apply", json=body, headers=api.headers())
-        assert response.status_code == 400, body
+        assert response.status_code == 422, body
         assert response.json()["code"] == "invalid_request"
         assert response.json()["errors"][0]["pointer"] == where, body
     assert not api.xrm.metadata.exists("account")

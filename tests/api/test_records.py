@@ -10,55 +10,6 @@ import pytest
 
 from tests.api.conftest import Api
 
-ENTITIES: list[dict[str, Any]] = [
-    {
-        "x-xrm": {
-            "name": "account",
-            "alternate_keys": [{"name": "by_number", "fields": ["number"]}],
-        },
-        "properties": {
-            "name": {"type": "string"},
-            "number": {"type": "string"},
-            "credit_limit": {"x-xrm": {"kind": "money", "secured": True}},
-        },
-        "required": ["name"],
-    },
-    {
-        "x-xrm": {
-            "name": "deal",
-            "relationships": [
-                {
-                    "name": "partners",
-                    "target": "account",
-                    "attributes": {"weight": {"type": "integer"}},
-                }
-            ],
-        },
-        "properties": {
-            "title": {"type": "string", "maxLength": 50},
-            "amount": {"x-xrm": {"kind": "money"}},
-            "stage": {"enum": ["new", "won", "lost"]},
-            "account": {"x-xrm": {"kind": "lookup", "target": "account", "on_delete": "restrict"}},
-        },
-        "required": ["title"],
-    },
-]
-
-
-@pytest.fixture
-def crm(api: Api) -> Api:
-    """The API with accounts and deals defined, and one account with three deals."""
-    api.xrm.metadata.define(ENTITIES)
-    acme = api.xrm.records("account").create({"name": "Acme", "number": "A-1"})
-    api.xrm.records("deal").create_many(
-        [
-            {"title": "Shelves", "amount": 1200, "stage": "won", "account": acme["id"]},
-            {"title": "Tills", "amount": 800, "stage": "won", "account": acme["id"]},
-            {"title": "Signs", "amount": 3000, "stage": "new", "account": acme["id"]},
-        ]
-    )
-    return api
-
 
 def _titles(response: Any) -> list[str]:
     assert response.status_code == 200, response.text
@@ -318,3 +269,16 @@ def test_field_security_leaves_secured_fields_out_and_says_so(crm: Api) -> None:
     assert page["omitted"] == ["credit_limit"]
     refused = crm.client.patch(created.headers["location"], json={"credit_limit": 5}, headers=clerk)
     assert refused.status_code == 403 and refused.json()["errors"][0]["pointer"] == "/credit_limit"
+
+
+def test_collection_paths_are_never_read_as_record_ids(crm: Api) -> None:
+    headers = crm.headers()
+
+    aggregate = crm.client.get("/api/v1/deal/$aggregate?group_by=stage", headers=headers)
+    bulk_by_get = crm.client.get("/api/v1/deal/$bulk", headers=headers)
+    patch_aggregate = crm.client.patch("/api/v1/deal/$aggregate", json={}, headers=headers)
+
+    assert aggregate.status_code == 200 and len(aggregate.json()["items"]) == 2
+    assert bulk_by_get.status_code == 405 and bulk_by_get.headers["allow"] == "POST"
+    assert patch_aggregate.status_code == 405
+    assert patch_aggregate.json()["code"] == "method_not_allowed"

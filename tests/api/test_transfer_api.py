@@ -6,11 +6,13 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
 import pytest
+from sqlalchemy import event
 from starlette.types import ASGIApp, Message
 
 from tests.api.conftest import Api
@@ -251,6 +253,11 @@ def test_an_upload_cut_short_keeps_its_batches_and_resumes_without_duplicates(
         headers=contacts.headers(),
     )
     assert other.status_code == 409 and other.json()["code"] == "import_state"
+    unsaid = contacts.client.post(
+        f"/api/v1/imports/{job['id']}/resume", content=body, headers=contacts.headers()
+    )
+    assert unsaid.status_code == 409 and sha in unsaid.json()["detail"]
+    assert contacts.xrm.records("contact").count() == 200
     resumed = contacts.client.post(
         f"/api/v1/imports/{job['id']}/resume?sha256={sha}", content=body, headers=contacts.headers()
     )
@@ -365,4 +372,44 @@ def test_a_bad_export_is_a_problem_not_a_broken_download(contacts: Api) -> None:
     missing = contacts.client.get("/api/v1/exports/nothing", headers=headers)
     assert missing.status_code == 404
     body = contacts.client.post("/api/v1/exports/contact", json={"order": "name"}, headers=headers)
-    assert body.status_code == 400 and body.json()["errors"][0]["pointer"] == "/order"
+    assert body.status_code == 422 and body.json()["errors"][0]["pointer"] == "/order"
+
+
+def test_a_page_of_rejections_is_read_from_its_cursor_on_not_from_the_start(
+    contacts: Api,
+) -> None:
+    response = contacts.client.post(
+        "/api/v1/imports?entity=contact&format=csv",
+        content=people(60, bad_every=2),
+        headers=contacts.headers(),
+    )
+    url = f"/api/v1/imports/{response.json()['id']}/rejections"
+    first = contacts.client.get(url + "?limit=20", headers=contacts.headers()).json()
+
+    with _statements(contacts) as seen:
+        second = contacts.client.get(
+            url, params={"limit": 5, "cursor": first["next_cursor"]}, headers=contacts.headers()
+        ).json()
+
+    assert [r["line"] for r in second["items"]] == [43, 45, 47, 49, 51]
+    (read,) = [p for s, p in seen if "xrm_import_rejection" in s]
+    assert first["next_cursor"] == "41" and 41 in read.values() and 5 in read.values()
+
+
+@contextmanager
+def _statements(api: Api) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """The SQL statements (and their parameters) run meanwhile."""
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    def note(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        if isinstance(parameters, dict):
+            seen.append((statement, parameters))
+        else:
+            seen.append((statement, dict(enumerate(parameters or ()))))
+
+    engine = api.xrm.db.engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)

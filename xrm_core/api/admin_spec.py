@@ -73,6 +73,8 @@ def operation(
     status, response = ok
     if any(p.get("in") == "path" for p in extra.get("parameters") or ()):
         errors = (*errors, 404)  # also what the router answers for a path it cannot match
+    if extra.get("body") is not None:
+        errors = (*errors, 422)  # a body that is not what the endpoint takes
     return spec.operation(
         summary,
         {status: response, **spec.problems(*errors)},

@@ -94,13 +94,15 @@ def _unbound(xrm: XRM) -> XRM:
 
 
 def _routes(settings: Settings) -> list[BaseRoute]:
-    api: list[BaseRoute] = [Route("/v1/me", endpoint(me), methods=["GET"])]
+    api: list[BaseRoute] = []
     for module in ROUTE_MODULES:
         api += importlib.import_module(module).routes()
+    api.append(Route("/v1/me", endpoint(me), methods=["GET"]))
     return [
+        # First: nearly every request is an API call, and each route tried costs a match.
+        Mount("/api", routes=api),
         Route("/", index, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
-        Mount("/api", routes=api),
         *graphql_routes(),
         admin_ui.mount(settings),
     ]

@@ -92,8 +92,7 @@ def upload_endpoint(
 
 
 def _serve(request: Request, body: Any, handler: Handler, status: int) -> Response:
-    sent = request.headers.get("x-request-id", "")
-    with correlated(sent if _REQUEST_ID.fullmatch(sent) else None) as request_id:
+    with correlated(sent_request_id(request)) as request_id:
         try:
             notice_metadata_changes(request)
             call = Call(request, authenticated(request), body)
@@ -101,11 +100,19 @@ def _serve(request: Request, body: Any, handler: Handler, status: int) -> Respon
             if isinstance(result, Response):
                 response = result
             else:
-                response = RecordsResponse(result, status_code=status, headers=call.headers)
+                # Given at construction: a header added afterwards rescans the others.
+                call.headers["X-Request-Id"] = request_id
+                return RecordsResponse(result, status_code=status, headers=call.headers)
         except Exception as exc:
             response = from_error(request, exc)
         response.headers["X-Request-Id"] = request_id
         return response
+
+
+def sent_request_id(request: Request) -> str | None:
+    """The client's ``X-Request-Id`` if sane (1 to 100 of ``A-Za-z0-9._:-``), else None."""
+    sent = request.headers.get("x-request-id", "")
+    return sent if _REQUEST_ID.fullmatch(sent) else None
 
 
 def notice_metadata_changes(request: Request) -> None:
@@ -139,18 +146,39 @@ class _BadBody(Exception):
         self.response = response
 
 
-async def _json_body(request: Request) -> Any:
-    if request.method not in _BODY_METHODS:
-        return None
+class BodyTooLarge(Exception):
+    """A request body over the ``max_body`` setting (answered 413, ``body_too_large``)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the request body is over {limit} bytes")
+        self.limit = limit
+
+
+async def read_body(request: Request) -> bytearray:
+    """The whole request body, at most ``settings.max_body`` bytes.
+
+    Raises :class:`BodyTooLarge` when the declared ``Content-Length`` is over
+    the limit (before reading anything) or when the body read grows over it.
+    """
     limit: int = request.app.state.settings.max_body
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise _BadBody(_too_large(request, limit))
+        raise BodyTooLarge(limit)
     raw = bytearray()
     async for chunk in request.stream():
         raw += chunk
         if len(raw) > limit:
-            raise _BadBody(_too_large(request, limit))
+            raise BodyTooLarge(limit)
+    return raw
+
+
+async def _json_body(request: Request) -> Any:
+    if request.method not in _BODY_METHODS:
+        return None
+    try:
+        raw = await read_body(request)
+    except BodyTooLarge as too_large:
+        raise _BadBody(_too_large(request, too_large.limit)) from None
     if not raw.strip():
         return None
     try:

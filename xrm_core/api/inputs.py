@@ -1,16 +1,25 @@
 """What an API call was given — query parameters and JSON bodies — read and checked.
 
-A body that is not what the endpoint takes raises
-:class:`~xrm_core.errors.InvalidRequest` pointing at the member (``/confirm``);
-a bad query parameter raises :class:`~xrm_core.errors.QueryError` pointing at
-the parameter by its name (``/limit``), as the record endpoints do. Both are
-400s, and nothing has been done when one is raised.
+One set of readers for every endpoint, so the same input means the same thing
+everywhere (docs/rest-api.md, "Errors"):
+
+- a query parameter that is not valid raises :class:`~xrm_core.errors.QueryError`
+  pointing at the parameter by its name (``/limit``): **400**;
+- a JSON body (or a member of it) that is not what the endpoint takes raises
+  :class:`~xrm_core.errors.InvalidRequest` pointing into the body (``/confirm``,
+  ``""`` for the body itself): **422**, as for every other content the
+  services refuse (records, definitions, action input);
+- booleans are ``true`` or ``false`` (what the OpenAPI document says), whole
+  numbers are ASCII digits, lists of names are joined by commas.
+
+Nothing has been done when one of these is raised.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 
@@ -20,51 +29,60 @@ from xrm_core.errors import InvalidRequest, Problem, QueryError, pointer, shown
 
 T = TypeVar("T")
 
+_BOOLEANS = {"true": True, "false": False}
+_WHOLE = re.compile(r"-?[0-9]{1,19}")
+
+
+# -- errors ----------------------------------------------------------------------
+
 
 def refuse(at: str, message: str, what: str = "the request is not valid") -> InvalidRequest:
-    """The error for one bad input at ``at`` (a JSON pointer)."""
+    """The error for one bad member of the body at ``at`` (a JSON pointer)."""
     return InvalidRequest(what, [Problem(at, message)])
 
 
 def bad_parameter(name: str, message: str) -> QueryError:
     """The error for the query parameter ``name``."""
     return QueryError(
-        f"the query parameter {shown(name)} is not valid", [Problem(f"/{name}", message)]
+        f"the query parameter {shown(name)} is not valid", [Problem(pointer(name), message)]
     )
 
 
-def body_object(
-    body: Any, allowed: Collection[str], *, required: Collection[str] = ()
-) -> dict[str, Any]:
-    """``body`` as a JSON object holding only ``allowed`` members and every ``required`` one.
+# -- values of query parameters ----------------------------------------------------
 
-    A missing body counts as ``{}``. Raises :class:`InvalidRequest` listing
-    every unknown and every missing member.
+
+def boolean(name: str, raw: str) -> bool:
+    """``raw`` (the text of parameter ``name``) as ``true`` or ``false``; else QueryError."""
+    value = _BOOLEANS.get(raw)
+    if value is None:
+        raise bad_parameter(name, f"must be true or false, not {shown(raw)}")
+    return value
+
+
+def whole_number(name: str, raw: str, low: int, high: int) -> int:
+    """``raw`` (the text of parameter ``name``) as a whole number from ``low`` to ``high``."""
+    if _WHOLE.fullmatch(raw) is None or not low <= int(raw) <= high:
+        raise bad_parameter(name, f"must be a whole number from {low} to {high}")
+    return int(raw)
+
+
+def name_list(raw: str) -> list[str]:
+    """``a, b,c`` as ``["a", "b", "c"]``; empty text is an empty list.
+
+    Empty parts stay (``a,,b``), so whoever checks the names can say which is wrong.
     """
-    if body is None:
-        body = {}
-    if not isinstance(body, dict):
-        raise refuse("", "the body must be a JSON object")
-    problems = [Problem(pointer(k), "unknown member") for k in body if k not in allowed]
-    problems += [Problem(pointer(k), "is required") for k in required if k not in body]
-    if problems:
-        raise InvalidRequest("the request body is not valid", problems)
-    return body
+    return [part.strip() for part in raw.split(",")] if raw.strip() else []
 
 
-def member(body: dict[str, Any], name: str, kind: type[T], default: T) -> T:
-    """``body[name]`` when it is a ``kind`` (``default`` when absent); else InvalidRequest."""
-    value = body.get(name, default)
-    if value is default or (isinstance(value, kind) and not _bool_as_int(value, kind)):
-        return value
-    raise refuse(pointer(name), f"must be {_NAMES.get(kind, kind.__name__)}")
+def parsed_json(name: str, raw: str) -> Any:
+    """``raw`` (the text of parameter ``name``) parsed as JSON; else QueryError."""
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        raise bad_parameter(name, "is not valid JSON") from None
 
 
-_NAMES = {bool: "true or false", int: "a whole number", str: "a string", dict: "an object"}
-
-
-def _bool_as_int(value: object, kind: type) -> bool:
-    return kind is int and isinstance(value, bool)
+# -- query parameters of a request -------------------------------------------------
 
 
 def text(request: Request, name: str, default: str | None = None) -> str | None:
@@ -83,45 +101,25 @@ def choice(request: Request, name: str, choices: Sequence[str], default: str) ->
 def number(request: Request, name: str, default: int, low: int, high: int) -> int:
     """The query parameter ``name`` as a whole number from ``low`` to ``high``."""
     raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise bad_parameter(name, f"must be a whole number from {low} to {high}")
-    return value
+    return default if raw is None else whole_number(name, raw, low, high)
 
 
 def flag(request: Request, name: str, default: bool = False) -> bool:
-    """The query parameter ``name`` as a boolean (``true``/``false``, ``1``/``0``)."""
+    """The query parameter ``name`` as ``true`` or ``false``."""
     raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    value = {"true": True, "1": True, "false": False, "0": False}.get(raw.lower())
-    if value is None:
-        raise bad_parameter(name, "must be true or false")
-    return value
+    return default if raw is None else boolean(name, raw)
 
 
 def names(request: Request, name: str) -> list[str] | None:
     """The query parameter ``name`` as a list of names joined by commas, or None."""
     raw = request.query_params.get(name)
-    if raw is None:
-        return None
-    return [part.strip() for part in raw.split(",") if part.strip()]
+    return None if raw is None else name_list(raw)
 
 
 def json_value(request: Request, name: str) -> Any:
     """The query parameter ``name`` parsed as JSON, or None when absent."""
     raw = request.query_params.get(name)
-    if raw is None:
-        return None
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError):
-        raise bad_parameter(name, "is not valid JSON") from None
+    return None if raw is None else parsed_json(name, raw)
 
 
 def moment(request: Request, name: str) -> dt.datetime | None:
@@ -136,6 +134,62 @@ def moment(request: Request, name: str) -> dt.datetime | None:
     if value.tzinfo is None:
         raise bad_parameter(name, "must say its time zone (end it with Z for UTC)")
     return value
+
+
+# -- JSON bodies -------------------------------------------------------------------
+
+
+def body_object(
+    body: Any,
+    allowed: Collection[str] | None = None,
+    *,
+    required: Collection[str] = (),
+    what: str = "the request body",
+) -> dict[str, Any]:
+    """``body`` as a JSON object holding only ``allowed`` members and every ``required`` one.
+
+    A missing body counts as ``{}``; ``allowed=None`` takes any member (a
+    record's fields, which the record service checks). Raises
+    :class:`InvalidRequest` for anything but an object, listing every unknown
+    and every missing member otherwise.
+    """
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise refuse("", f"must be a JSON object ({what})", f"{what} must be a JSON object")
+    problems = member_problems(body, allowed, required)
+    if problems:
+        raise InvalidRequest(f"{what} is not valid", problems)
+    return body
+
+
+def member_problems(
+    body: dict[str, Any], allowed: Collection[str] | None, required: Collection[str] = ()
+) -> list[Problem]:
+    """A problem for each member of ``body`` not ``allowed`` and each ``required`` one missing."""
+    problems = []
+    if allowed is not None:
+        problems += [Problem(pointer(k), "unknown member") for k in body if k not in allowed]
+    problems += [Problem(pointer(k), "is required") for k in required if k not in body]
+    return problems
+
+
+def member(body: dict[str, Any], name: str, kind: type[T], default: T) -> T:
+    """``body[name]`` when it is a ``kind`` (``default`` when absent); else InvalidRequest."""
+    value = body.get(name, default)
+    if value is default or (isinstance(value, kind) and not _bool_as_int(value, kind)):
+        return value
+    raise refuse(pointer(name), f"must be {_NAMES.get(kind, kind.__name__)}")
+
+
+_NAMES = {bool: "true or false", int: "a whole number", str: "a string", dict: "an object"}
+
+
+def _bool_as_int(value: object, kind: type) -> bool:
+    return kind is int and isinstance(value, bool)
+
+
+# -- answers -----------------------------------------------------------------------
 
 
 def page(

@@ -17,7 +17,8 @@ from starlette.routing import BaseRoute, Route
 from xrm_core.api import inputs
 from xrm_core.api.admin_spec import metadata_paths as openapi_paths
 from xrm_core.api.endpoint import Call, endpoint
-from xrm_core.api.problems import problem, status_of
+from xrm_core.api.problems import from_error
+from xrm_core.api.records.params import etag
 from xrm_core.errors import ConfirmationRequired, DefinitionError, InvalidRequest, Problem, pointer
 from xrm_core.metadata.definition import EntityDefinition
 from xrm_core.xrm import XRM
@@ -48,7 +49,7 @@ def get_entity(call: Call) -> dict[str, Any]:
     xrm = call.xrm
     definition = xrm.metadata.get(call.params["name"])
     described = _summary(xrm, definition)
-    call.headers["ETag"] = f'W/"{described["version"]}"'
+    call.headers["ETag"] = etag(described["version"])
     actions = [a.to_dict() for a in xrm.actions.list(definition.name)]
     return {**described, "definition": dict(definition.schema), "actions": actions}
 
@@ -141,11 +142,4 @@ def _in_definitions(found: Problem) -> Problem:
 
 def with_plan(call: Call, error: ConfirmationRequired) -> Response:
     """A 409 problem for an unconfirmed destructive plan, carrying the plan to confirm."""
-    return problem(
-        status_of(error),
-        error.code,
-        error.message,
-        instance=call.request.url.path,
-        errors_=[{"pointer": p.pointer, "detail": p.message} for p in error.problems],
-        plan=error.details.get("plan"),
-    )
+    return from_error(call.request, error, plan=error.details.get("plan"))

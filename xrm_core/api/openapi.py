@@ -78,14 +78,14 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 _STATUS_TEXT = {
-    400: "Bad request: a malformed body, query parameter or filter",
+    400: "Bad request: a query parameter or filter that is not valid, or a body that is no JSON",
     401: "No valid API token",
     403: "The caller lacks a privilege",
     404: "No such entity or record (or one the caller cannot see)",
     409: "A conflict: duplicate value, delete restricted",
     412: "The record changed since the ETag sent in If-Match",
     413: "The request body is too large",
-    422: "The input is not valid; 'errors' point at each problem",
+    422: "The body is not valid (its shape or its content); 'errors' point at each problem",
     429: "Too many requests; see Retry-After",
 }
 

@@ -22,7 +22,7 @@ import xrm_core.api.records  # noqa: F401  (registers the xrm_entity path conver
 from xrm_core.api import inputs
 from xrm_core.api.admin_spec import operations_paths as openapi_paths
 from xrm_core.api.endpoint import Call, endpoint
-from xrm_core.api.problems import problem, status_of
+from xrm_core.api.problems import from_error
 from xrm_core.audit import AuditEntry
 from xrm_core.audit.log import MAX_LIMIT
 from xrm_core.context import correlation_id
@@ -78,13 +78,11 @@ def _plugin_bug(call: Call, error: InvalidActionOutput) -> Response:
     """A 500 naming the action and its plugin (their bug, not the client's); logged."""
     ref = correlation_id()
     logger.error("%s [%s]", error, ref)
-    return problem(
-        status_of(error),
-        error.code,
-        f"{error.message}; this is a bug of the plugin: quote {ref} when reporting it",
-        instance=call.request.url.path,
-        correlation_id=ref,
+    # What the output lacked is the plugin's business (it is in the log), not the client's.
+    blamed = InvalidActionOutput(
+        f"{error.message}; this is a bug of the plugin: quote {ref} when reporting it"
     )
+    return from_error(call.request, blamed, correlation_id=ref)
 
 
 # -- audit -----------------------------------------------------------------------

@@ -9,6 +9,8 @@ client gets a 500 naming the correlation id to quote; the trace goes to the log.
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -44,7 +46,8 @@ STATUS: dict[type[errors.XRMError], int] = {
     errors.InvalidActionInput: 422,
     # A handler's output its own model refuses is the plugin's bug, not the client's.
     errors.InvalidActionOutput: 500,
-    errors.InvalidRequest: 400,
+    # A body that parses but is not what the endpoint takes (query parameters: QueryError).
+    errors.InvalidRequest: 422,
     errors.InvalidFile: 422,
     errors.ImportRejected: 422,
     errors.ImportStateError: 409,
@@ -86,16 +89,21 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
-def from_error(request: Request, error: Exception) -> JSONResponse:
-    """The response for an error an endpoint raised."""
+def from_error(request: Request, error: Exception, **extra: Any) -> JSONResponse:
+    """The response for an error an endpoint raised; ``extra`` members join the body.
+
+    ``extra`` carries what a client needs to act on this particular problem
+    (the plan to confirm, the import holding the rejected rows); members of
+    the problem itself (``code``, ``detail``, ...) cannot be overwritten.
+    """
     if not isinstance(error, errors.XRMError):
         return internal_error(request, error)
     headers = {}
     if isinstance(error, errors.AuthenticationFailed):
         headers["WWW-Authenticate"] = 'Bearer realm="xrm"'
-    retry = error.details.get("retry_after") if isinstance(error.details, dict) else None
+    retry = _retry_after(error)
     if retry is not None:
-        headers["Retry-After"] = str(max(1, int(retry)))
+        headers["Retry-After"] = retry
     return problem(
         status_of(error),
         error.code,
@@ -103,7 +111,23 @@ def from_error(request: Request, error: Exception) -> JSONResponse:
         instance=request.url.path,
         errors_=[{"pointer": p.pointer, "detail": p.message} for p in error.problems],
         headers=headers,
+        **{k: v for k, v in extra.items() if k not in _MEMBERS},
     )
+
+
+#: Members of every problem body, which extras do not replace.
+_MEMBERS = frozenset({"type", "title", "status", "code", "detail", "instance", "errors"})
+
+
+def _retry_after(error: errors.XRMError) -> str | None:
+    """Whole seconds to wait (at least 1) when the error says, else None."""
+    details = error.details
+    retry = details.get("retry_after") if isinstance(details, Mapping) else None
+    if isinstance(retry, bool) or not isinstance(retry, int | float):
+        return None
+    if not math.isfinite(retry):
+        return None
+    return str(max(1, math.ceil(retry)))
 
 
 def internal_error(request: Request, error: Exception) -> JSONResponse:

@@ -12,7 +12,6 @@ field security apply as in every other read and write.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -23,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 import xrm_core.api.records  # noqa: F401  (registers the xrm_entity path convertor)
 from xrm_core.api import inputs
 from xrm_core.api.endpoint import Call, endpoint, upload_endpoint
-from xrm_core.api.problems import problem, status_of
+from xrm_core.api.problems import from_error
 from xrm_core.api.records.params import read_query
 from xrm_core.api.service_spec import transfer_paths as openapi_paths
 from xrm_core.api.streams import streamed
@@ -124,9 +123,7 @@ def list_rejections(call: Call) -> dict[str, Any]:
     job = _found(call)
     limit = inputs.number(call.request, "limit", 100, 1, 1000)
     after = inputs.number(call.request, "cursor", 0, 0, 2**62)
-    rows = call.xrm.imports.rejections(job.id)
-    later = itertools.dropwhile(lambda r: r.line <= after, rows)
-    found = list(itertools.islice(later, limit))
+    found = list(call.xrm.imports.rejections(job.id, after=after, limit=limit))
     return inputs.page(found, limit, lambda r: str(r.line), Rejection.to_dict)
 
 
@@ -161,14 +158,12 @@ def _upload_format(request: Request) -> str | None:
 
 def _rejected(call: Call, error: ImportRejected) -> Any:
     """422 for an all-or-nothing import with bad rows; the import id leads to all of them."""
-    return problem(
-        status_of(error),
-        error.code,
-        error.message,
-        instance=call.request.url.path,
-        errors_=[{"pointer": p.pointer, "detail": p.message} for p in error.problems],
-        import_id=error.details.get("import_id"),
-        rejected=error.details.get("rejected"),
+    details = error.details
+    return from_error(
+        call.request,
+        error,
+        import_id=details.get("import_id"),
+        rejected=details.get("rejected"),
     )
 
 

@@ -30,7 +30,9 @@ def write_batch(
             rejections.append(Rejection(row.line, row.raw, (Problem("", row.problem),)))
             continue
         converted, problems = (
-            from_cells(records.definition, row.raw) if job.columns else (dict(row.raw), [])
+            from_cells(records.definition, row.raw)
+            if job.columns
+            else (dict(row.raw), columns.given_twice(row.raw))
         )
         given.append(row)
         values.append(converted)

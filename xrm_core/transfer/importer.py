@@ -9,11 +9,9 @@ after its last committed batch; ``all_or_nothing`` writes in one transaction.
 
 from __future__ import annotations
 
-import io
 import itertools
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -28,15 +26,11 @@ from xrm_core.errors import (
 from xrm_core.records.service import RecordService
 from xrm_core.transfer.batch import write_batch
 from xrm_core.transfer.formats import (
-    CountingReader,
-    CsvSource,
-    Format,
-    JsonLinesSource,
     SourceRow,
     fingerprint,
     format_of,
-    open_source,
 )
+from xrm_core.transfer.held import HeldRejections
 from xrm_core.transfer.jobs import (
     MODES,
     BatchOutcome,
@@ -45,7 +39,8 @@ from xrm_core.transfer.jobs import (
     Mode,
     Rejection,
 )
-from xrm_core.transfer.report import write_report
+from xrm_core.transfer.report import replacing, writable, write_report
+from xrm_core.transfer.sources import Opened, Source, is_path, opened_source, same_file
 from xrm_core.transfer.values import Columns
 
 if TYPE_CHECKING:
@@ -56,8 +51,6 @@ DEFAULT_BATCH = 1000
 MAX_BATCH = 10_000
 #: Problems an ImportRejected names itself; the report has every one.
 _SHOWN_PROBLEMS = 20
-
-Source = Path | str | IO[bytes]
 
 
 @dataclass(frozen=True)
@@ -73,17 +66,6 @@ class Progress:
 
 
 ProgressHandler = Callable[[Progress], None]
-
-
-@dataclass
-class _Opened:
-    """A source opened for reading: its rows, and what identifies it."""
-
-    rows: CsvSource | JsonLinesSource
-    counter: CountingReader
-    name: str
-    size: int | None
-    fingerprint: str | None
 
 
 class _Refused(Exception):
@@ -140,8 +122,10 @@ class Imports:
         else:
             records.upsert_many([], key=key)  # checks the key; writes nothing
         stored_key = key if key is None or isinstance(key, str) else tuple(key)
-        fmt = format_of(name or (source if _is_path(source) else ""), format)  # type: ignore[arg-type]
-        with self._open(source, fmt, fingerprint) as opened:
+        fmt = format_of(name or (source if is_path(source) else ""), format)  # type: ignore[arg-type]
+        if report is not None:
+            writable(report)
+        with opened_source(source, fmt, fingerprint) as opened:
             self._check_columns(records, opened.rows.columns, stored_key)
             job = self.store.start(
                 entity=entity,
@@ -167,9 +151,13 @@ class Imports:
     ) -> ImportJob:
         """Continue an interrupted import from the row after its last committed batch.
 
-        ``source`` must hold the same data as when the import started (a file
-        is compared by its SHA-256). Raises :class:`ImportStateError` when the
-        import is finished, of other data, or continued by another process.
+        ``source`` must be the file the import started with: when the import
+        knows the file's SHA-256 (it started from a path, or a stream with a
+        ``fingerprint``), a path must have that SHA-256 and a stream must come
+        with it as ``fingerprint``; a CSV file must have the same header.
+        Raises :class:`ImportStateError` when the import is finished, when the
+        file is not the same, or when another process continues it meanwhile;
+        :class:`InvalidFile` when its report cannot be written.
         """
         job = self.get(import_id)
         if job.finished:
@@ -178,13 +166,10 @@ class Imports:
                 details={"id": str(job.id), "status": job.status},
             )
         records = self.xrm.records(job.entity)
-        with self._open(source, job.format, fingerprint) as opened:  # type: ignore[arg-type]
-            if job.fingerprint and opened.fingerprint and job.fingerprint != opened.fingerprint:
-                raise ImportStateError(
-                    f"{opened.name} is not the file import {job.id} started with "
-                    "(its content differs)",
-                    details={"id": str(job.id)},
-                )
+        if job.report is not None:
+            writable(job.report)
+        with opened_source(source, job.format, fingerprint) as opened:  # type: ignore[arg-type]
+            same_file(job, opened)
             self._check_columns(records, opened.rows.columns, job.key)
             return self._go(job, records, opened, on_progress)
 
@@ -214,9 +199,16 @@ class Imports:
         """The imports the caller may see, newest first."""
         return [job for job in self.store.find(entity=entity) if self._may_see(job)]
 
-    def rejections(self, import_id: uuid.UUID | str) -> Iterator[Rejection]:
-        """The rows an import rejected, in file order, read a batch at a time."""
-        return self.store.rejections(self.get(import_id).id)
+    def rejections(
+        self, import_id: uuid.UUID | str, *, after: int = 0, limit: int | None = None
+    ) -> Iterator[Rejection]:
+        """The rows an import rejected after line ``after``, in file order (at most ``limit``).
+
+        Read a batch at a time from the database, starting at ``after``: a page
+        of a large report (``after`` = the last line of the previous page) does
+        not read the rows before it.
+        """
+        return self.store.rejections(self.get(import_id).id, after=after, limit=limit)
 
     def write_report(
         self, import_id: uuid.UUID | str, target: Path | str | IO[str], format: str | None = None
@@ -224,11 +216,14 @@ class Imports:
         """Write the rejected rows to ``target`` (a path or a text stream); how many.
 
         The format is ``format``, else the path's suffix, else the import file's.
+        A path is written whole or not at all: into a temporary file beside it,
+        renamed over it once complete. Raises :class:`InvalidFile` when it
+        cannot be written.
         """
         job = self.get(import_id)
         if isinstance(target, Path | str):
             fmt = format_of(target, format) if format or Path(target).suffix else job.format
-            with Path(target).open("w", encoding="utf-8", newline="") as stream:
+            with replacing(writable(target)) as stream:
                 return write_report(job, self.rejections(job.id), stream, fmt)  # type: ignore[arg-type]
         return write_report(
             job, self.rejections(job.id), target, format_of("", format or job.format)
@@ -251,26 +246,6 @@ class Imports:
 
     # -- the work ----------------------------------------------------------
 
-    @contextmanager
-    def _open(self, source: Source, fmt: Format, given: str | None) -> Iterator[_Opened]:
-        if not _is_path(source):
-            stream: IO[bytes] = source  # type: ignore[assignment]
-            counter = CountingReader(stream)
-            rows = open_source(io.BufferedReader(counter), fmt)
-            yield _Opened(rows, counter, getattr(stream, "name", "<stream>"), None, given)
-            return
-        path = Path(source)  # type: ignore[arg-type]
-        try:
-            print_ = fingerprint(path)
-            file = path.open("rb")
-            size = path.stat().st_size
-        except OSError as exc:
-            raise InvalidFile(f"cannot read {path}: {exc.strerror}") from None
-        with file:
-            counter = CountingReader(file)
-            rows = open_source(io.BufferedReader(counter), fmt)
-            yield _Opened(rows, counter, str(path), size, print_)
-
     def _check_columns(self, records: RecordService, columns: Sequence[str], key: Any) -> None:
         """A CSV header names fields (or lookups by key) the caller may write."""
         if not columns:
@@ -288,7 +263,7 @@ class Imports:
         self,
         job: ImportJob,
         records: RecordService,
-        opened: _Opened,
+        opened: Opened,
         on_progress: ProgressHandler | None,
     ) -> ImportJob:
         rows = iter(opened.rows)
@@ -317,7 +292,7 @@ class Imports:
         job: ImportJob,
         records: RecordService,
         rows: Iterator[SourceRow],
-        opened: _Opened,
+        opened: Opened,
         on_progress: ProgressHandler | None,
     ) -> ImportJob:
         done, counts = job.rows_done, [job.created, job.updated, job.rejected]
@@ -335,33 +310,33 @@ class Imports:
         job: ImportJob,
         records: RecordService,
         rows: Iterator[SourceRow],
-        opened: _Opened,
+        opened: Opened,
         on_progress: ProgressHandler | None,
     ) -> ImportJob:
         read, counts = 0, [0, 0, 0]
-        rejected: list[Rejection] = []
         columns = self._columns(records)
-        try:
+        with HeldRejections() as held:
+            try:
+                with self.xrm.transaction() as conn:
+                    while part := list(itertools.islice(rows, job.batch_size)):
+                        outcome = write_batch(job, records, columns, part, self.xrm.records)
+                        read += len(part)
+                        held.add(outcome.rejections)
+                        counts = _add(counts, outcome)
+                        _report(on_progress, read, counts, opened)
+                    if held.count:
+                        raise _Refused
+                    self.store.record(conn, job, 0, BatchOutcome(read, counts[0], counts[1], ()))
+                    return self.store.finish(job, "completed")
+            except _Refused:
+                pass
             with self.xrm.transaction() as conn:
-                while part := list(itertools.islice(rows, job.batch_size)):
-                    outcome = write_batch(job, records, columns, part, self.xrm.records)
-                    read += len(part)
-                    rejected.extend(outcome.rejections)
-                    counts = _add(counts, outcome)
-                    _report(on_progress, read, counts, opened)
-                if rejected:
-                    raise _Refused
-                self.store.record(conn, job, 0, BatchOutcome(read, counts[0], counts[1], ()))
-                return self.store.finish(job, "completed")
-        except _Refused:
-            pass
-        with self.xrm.transaction() as conn:
-            self.store.record(conn, job, 0, BatchOutcome(read, 0, 0, rejected))
-            return self.store.finish(job, "failed", error="rows are not valid; nothing was written")
-
-
-def _is_path(source: Source) -> bool:
-    return isinstance(source, Path | str)
+                self.store.record(conn, job, 0, BatchOutcome(read, 0, 0, ()))
+                for batch in held.batches(job.batch_size):
+                    self.store.reject(conn, job, batch)
+                return self.store.finish(
+                    job, "failed", error="rows are not valid; nothing was written"
+                )
 
 
 def _add(counts: list[int], outcome: BatchOutcome) -> list[int]:
@@ -374,7 +349,7 @@ def _add(counts: list[int], outcome: BatchOutcome) -> list[int]:
 
 
 def _report(
-    on_progress: ProgressHandler | None, rows: int, counts: list[int], opened: _Opened
+    on_progress: ProgressHandler | None, rows: int, counts: list[int], opened: Opened
 ) -> None:
     if on_progress is not None:
         created, updated, rejected = counts

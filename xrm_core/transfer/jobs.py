@@ -208,12 +208,24 @@ class ImportStore:
                 f"import {job.id} was continued by another process meanwhile",
                 details={"id": str(job.id)},
             )
-        if outcome.rejections:
+        self._insert(conn, job, outcome.rejections)
+        return ahead
+
+    def reject(self, conn: Connection, job: ImportJob, rejections: Sequence[Rejection]) -> None:
+        """Store more rejections of ``job`` and count them, in the open transaction."""
+        conn.execute(
+            import_table.update()
+            .where(import_table.c.id == job.id)
+            .values(rejected=import_table.c.rejected + len(rejections))
+        )
+        self._insert(conn, job, rejections)
+
+    def _insert(self, conn: Connection, job: ImportJob, rejections: Sequence[Rejection]) -> None:
+        if rejections:
             conn.execute(
                 rejection_table.insert(),
-                [{"import_id": job.id, **r.to_dict()} for r in outcome.rejections],
+                [{"import_id": job.id, **r.to_dict()} for r in rejections],
             )
-        return ahead
 
     def finish(
         self, job: ImportJob, status: Status, error: str | None = None, **values: Any
@@ -227,25 +239,37 @@ class ImportStore:
             )
         return self.get(job.id)
 
-    def rejections(self, import_id: uuid.UUID, batch: int = 1000) -> Iterator[Rejection]:
-        """An import's rejected rows in file order, read a batch at a time."""
-        after = -1
-        while True:
-            with self.db.transaction(write=False) as conn:
-                rows = conn.execute(
-                    sa.select(rejection_table)
-                    .where(rejection_table.c.import_id == import_id, rejection_table.c.line > after)
-                    .order_by(rejection_table.c.line)
-                    .limit(batch)
-                ).mappings()
-                found = [
-                    Rejection(r["line"], r["row"], tuple(Problem(**p) for p in r["problems"]))
-                    for r in rows
-                ]
+    def rejections(
+        self, import_id: uuid.UUID, *, after: int = 0, limit: int | None = None, batch: int = 1000
+    ) -> Iterator[Rejection]:
+        """An import's rejected rows after line ``after``, in file order; at most ``limit``.
+
+        Read a batch at a time, each batch from where the last one stopped
+        (``line > after`` on the primary key), so a page anywhere in a large
+        report costs what one page costs.
+        """
+        left = limit
+        while left is None or left > 0:
+            size = batch if left is None else min(batch, left)
+            found = self._after(import_id, after, size)
             yield from found
-            if len(found) < batch:
+            if len(found) < size:
                 return
             after = found[-1].line
+            left = None if left is None else left - len(found)
+
+    def _after(self, import_id: uuid.UUID, after: int, size: int) -> list[Rejection]:
+        with self.db.transaction(write=False) as conn:
+            rows = conn.execute(
+                sa.select(rejection_table)
+                .where(rejection_table.c.import_id == import_id, rejection_table.c.line > after)
+                .order_by(rejection_table.c.line)
+                .limit(size)
+            ).mappings()
+            return [
+                Rejection(r["line"], r["row"], tuple(Problem(**p) for p in r["problems"]))
+                for r in rows
+            ]
 
 
 def _job(row: Mapping[Any, Any]) -> ImportJob:

@@ -13,7 +13,7 @@ import contextlib
 import datetime as dt
 import json
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +52,7 @@ class Columns:
     def check_header(self, columns: Sequence[str]) -> list[KeyColumn]:
         """The lookup-by-key columns of a CSV header; raises InvalidFile for others unknown."""
         problems = []
-        keys = []
+        keys: list[KeyColumn] = []
         for i, name in enumerate(columns):
             if name in WRITABLE_SYSTEM or self.definition.has_field(name):
                 continue
@@ -60,10 +60,9 @@ class Columns:
             if isinstance(found, str):
                 problems.append(Problem(f"/header/{i}", found))
                 continue
-            if found.lookup in columns:
-                problems.append(
-                    Problem(f"/header/{i}", f"gives {found.lookup!r} twice, with its own column")
-                )
+            twice = _twice(found, columns, keys)
+            if twice:
+                problems.append(Problem(f"/header/{i}", twice))
             keys.append(found)
         if problems:
             raise InvalidFile(
@@ -89,6 +88,20 @@ class Columns:
             return f"{rest!r} is not a unique field of {target!r} (one of {sorted(singles)})"
         return KeyColumn(name, head, target, found.field(rest))
 
+    def given_twice(self, raw: Mapping[str, Any]) -> list[Problem]:
+        """A problem for each lookup a JSON object gives twice (``account`` and ``account.number``).
+
+        Either would silently win over the other; the row is refused instead.
+        """
+        problems: list[Problem] = []
+        keys: list[KeyColumn] = []
+        for key in self.keys_in(raw):
+            twice = _twice(key, raw, keys)
+            if twice:
+                problems.append(Problem(pointer(key.column), twice))
+            keys.append(key)
+        return problems
+
     def keys_in(self, raw: Mapping[str, Any]) -> list[KeyColumn]:
         """The lookup-by-key keys of a JSON object (other unknown keys are left to validation)."""
         found = []
@@ -98,6 +111,16 @@ class Columns:
                 if isinstance(key, KeyColumn):
                     found.append(key)
         return found
+
+
+def _twice(key: KeyColumn, names: Collection[str], earlier: Sequence[KeyColumn]) -> str | None:
+    """Why ``key`` gives its lookup again (``names`` has it, or an ``earlier`` key), or None."""
+    if key.lookup in names:
+        return f"gives {key.lookup!r} twice, with its own column; keep one of them"
+    for other in earlier:
+        if other.lookup == key.lookup:
+            return f"gives {key.lookup!r} twice, with {other.column!r}; keep one of them"
+    return None
 
 
 def from_cells(
@@ -133,7 +156,8 @@ def from_text(f: FieldDefinition, text: str) -> Any:
             return _json(text)
         entity, colon, rid = text.partition(":")
         if not colon:
-            raise ValueError(f"must be written entity:id, like {f.targets[0]}:<id>")
+            example = f.targets[0] if f.targets else "account"
+            raise ValueError(f"must be written entity:id, like {example}:<id>")
         return {"entity": entity.strip(), "id": rid.strip()}
     # Numbers, booleans, dates, ids and text: the record validator reads them from text.
     return text

@@ -36,24 +36,41 @@ class EntityConvertor(Convertor[str]):
         return value
 
 
+class RecordIdConvertor(Convertor[str]):
+    """A record id in a path: one segment not starting with ``$`` (``$bulk``, ``$aggregate``)."""
+
+    regex = r"[^/$][^/]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
 register_url_convertor("xrm_entity", EntityConvertor())
+register_url_convertor("xrm_id", RecordIdConvertor())
 
 _E = "/v1/{entity:xrm_entity}"
 
 
 def routes() -> list[BaseRoute]:
-    """The record routes, mounted under ``/api``."""
-    one = _E + "/{id}"
+    """The record routes, mounted under ``/api``.
+
+    The busiest come first (the router tries routes in order, a regular
+    expression each); ``{id}`` never matches ``$bulk`` or ``$aggregate``, so
+    order decides nothing else.
+    """
+    one = _E + "/{id:xrm_id}"
     links = one + "/links/{relationship}"
     return [
-        # Before /{id}: "$aggregate" and "$bulk" would otherwise read as ids.
-        Route(_E + "/$aggregate", endpoint(h.aggregate_records), methods=["GET"]),
-        Route(_E + "/$bulk", endpoint(h.bulk_records), methods=["POST"]),
+        Route(one, endpoint(h.get_record), methods=["GET"]),
         Route(_E, endpoint(h.list_records), methods=["GET"]),
         Route(_E, endpoint(h.create_record, status=201), methods=["POST"]),
-        Route(one, endpoint(h.get_record), methods=["GET"]),
         Route(one, endpoint(h.update_record), methods=["PATCH"]),
         Route(one, endpoint(h.delete_record), methods=["DELETE"]),
+        Route(_E + "/$aggregate", endpoint(h.aggregate_records), methods=["GET"]),
+        Route(_E + "/$bulk", endpoint(h.bulk_records), methods=["POST"]),
         Route(links, endpoint(h.list_links), methods=["GET"]),
         Route(links, endpoint(h.create_link), methods=["POST"]),
         Route(links + "/{target_id}", endpoint(h.delete_link), methods=["DELETE"]),

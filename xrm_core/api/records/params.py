@@ -2,8 +2,8 @@
 
 Every problem raises the core's own errors with a JSON pointer: a query
 parameter is :class:`~xrm_core.errors.QueryError` pointing at ``/<parameter>``
-(a filter's at the place in the JSON filter it stands for), a body that is not
-what the path takes is :class:`~xrm_core.errors.RecordValidationError`.
+(a filter's at the place in the JSON filter it stands for). Values are read by
+the same helpers as every other endpoint's (:mod:`xrm_core.api.inputs`).
 
 The short filter form maps onto the query language one condition per parameter::
 
@@ -18,7 +18,6 @@ does any JSON value.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,7 +25,8 @@ from typing import Any
 
 from starlette.datastructures import QueryParams
 
-from xrm_core.errors import Problem, QueryError, RecordValidationError, pointer, shown
+from xrm_core.api.inputs import bad_parameter, boolean, name_list, parsed_json, whole_number
+from xrm_core.errors import Problem, QueryError, RecordValidationError, shown
 from xrm_core.records.filters import OPERATORS
 from xrm_core.records.service import MAX_LIMIT, MAX_VERSION
 
@@ -67,7 +67,7 @@ def read_query(
             _short_condition(short, name, value)
             continue
         if name in seen:
-            raise _bad(name, "is given more than once")
+            raise bad_parameter(name, "is given more than once")
         seen.add(name)
         if name in allowed:
             _assign(query, name, value)
@@ -76,7 +76,7 @@ def read_query(
         else:
             shorts = {"where.<field>"} if "filter" in allowed else set()
             expected = ", ".join(sorted(allowed | shorts | {f"{p}<name>" for p in prefixes}))
-            raise _bad(name, f"is not a parameter of this endpoint (use {expected})")
+            raise bad_parameter(name, f"is not a parameter of this endpoint (use {expected})")
     if short:
         query.filter = short if query.filter is None else {"and": [query.filter, short]}
     return query
@@ -86,9 +86,9 @@ def _assign(query: ListQuery, name: str, value: str) -> None:
     if name == "filter":
         query.filter = _json_filter(value)
     elif name in ("order", "fields", "expand"):
-        setattr(query, name, split_list(value))
+        setattr(query, name, name_list(value))
     elif name == "limit":
-        query.limit = _limit(value)
+        query.limit = whole_number(name, value, 1, MAX_LIMIT)
     elif name == "cursor":
         query.cursor = value
     elif name == "count":
@@ -97,31 +97,8 @@ def _assign(query: ListQuery, name: str, value: str) -> None:
         query.extra[name] = value
 
 
-def split_list(value: str) -> list[str]:
-    """``a,b,c`` as a list (empty text is an empty list)."""
-    return [part.strip() for part in value.split(",")] if value.strip() else []
-
-
-def boolean(name: str, value: str) -> bool:
-    """``true`` or ``false``; raise :class:`QueryError` at ``/name`` otherwise."""
-    if value not in ("true", "false"):
-        raise _bad(name, f"must be true or false, not {shown(value)}")
-    return value == "true"
-
-
-def _limit(value: str) -> int:
-    if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
-        raise _bad("limit", f"limit must be a whole number from 1 to {MAX_LIMIT}")
-    return int(value)
-
-
 def _json_filter(value: str) -> Any:
-    try:
-        parsed = json.loads(value)
-    except (ValueError, RecursionError):
-        raise QueryError(
-            "the filter is not valid", [Problem("/filter", "is not valid JSON")]
-        ) from None
+    parsed = parsed_json("filter", value)
     if not isinstance(parsed, Mapping):
         raise QueryError(
             "the filter is not valid", [Problem("/filter", "a filter is a JSON object")]
@@ -132,25 +109,23 @@ def _json_filter(value: str) -> Any:
 def _short_condition(short: dict[str, dict[str, Any]], name: str, value: str) -> None:
     match = _SHORT.fullmatch(name)
     if match is None:
-        raise _bad(name, "write a short filter as where.<field> or where.<field>[<operator>]")
+        raise bad_parameter(
+            name, "write a short filter as where.<field> or where.<field>[<operator>]"
+        )
     path, op = match["path"], match["op"] or "eq"
     if op not in OPERATORS:
-        raise _bad(name, f"unknown operator {shown(op)}; use one of {', '.join(OPERATORS)}")
+        raise bad_parameter(
+            name, f"unknown operator {shown(op)}; use one of {', '.join(OPERATORS)}"
+        )
     operators = short.setdefault(path, {})
     if op in operators:
-        raise _bad(name, "is given more than once")
+        raise bad_parameter(name, "is given more than once")
     if op in _LISTED:
-        operators[op] = split_list(value)
+        operators[op] = name_list(value)
     elif op == "is_null":
         operators[op] = boolean(name, value)
     else:
         operators[op] = value
-
-
-def _bad(name: str, message: str) -> QueryError:
-    return QueryError(
-        f"the query parameter {shown(name)} is not valid", [Problem(pointer(name), message)]
-    )
 
 
 def if_match(header: str | None) -> int | None:
@@ -174,13 +149,3 @@ def if_match(header: str | None) -> int | None:
 def etag(version: Any) -> str:
     """The ETag of a record version: ``W/"<version>"``."""
     return f'W/"{version}"'
-
-
-def body_object(body: Any, what: str = "record") -> Mapping[str, Any]:
-    """The JSON body as an object; anything else raises :class:`RecordValidationError`."""
-    if not isinstance(body, Mapping):
-        raise RecordValidationError(
-            f"the request body must be a JSON object (the {what})",
-            [Problem("", "must be an object")],
-        )
-    return body

@@ -69,7 +69,14 @@ def value_schema(f: FieldDefinition, *, answered: bool) -> dict[str, Any]:
     reference = {
         "type": "object",
         "required": ["entity", "id"],
-        "properties": {"entity": {"enum": list(f.targets)}, "id": _UUID},
+        "properties": {
+            "entity": (
+                {"type": "string", "description": "the name of any entity"}
+                if f.any_entity
+                else {"enum": list(f.targets)}
+            ),
+            "id": _UUID,
+        },
         "additionalProperties": False,
     }
     if answered:
