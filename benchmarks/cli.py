@@ -43,6 +43,13 @@ def parser() -> argparse.ArgumentParser:
         "--strict", action="store_true", help="exit with status 1 when a target is missed"
     )
     p.add_argument(
+        "--only",
+        action="append",
+        choices=api.BENCHES,
+        metavar="BENCH",
+        help=f"api suite: run only this benchmark (repeatable): {', '.join(api.BENCHES)}",
+    )
+    p.add_argument(
         "--postgres-url",
         help="an empty PostgreSQL database to use instead of starting a throwaway server",
     )
@@ -55,7 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns 0, or with ``--strict`` 1 when a target is missed (a smoke run on
     a busy CI machine checks that the suite works, not how fast it is).
     """
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    if args.only and args.suite != "api":
+        p.error("--only selects benchmarks of the api suite")
     databases = DATABASES if args.db == "all" else (args.db,)
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="xrm-bench-") as tmp:
@@ -63,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             with _database(db, Path(tmp), args.postgres_url) as url:
                 xrm = XRM.from_url(url, export_dir=Path(tmp) / "exports").as_system("benchmark")
                 try:
-                    for result in _run(args.suite, xrm, db, args.smoke):
+                    for result in _run(args.suite, xrm, db, args.smoke, args.only):
                         results.append(result)
                         print(json.dumps(result.as_json()), flush=True)
                 finally:
@@ -73,12 +83,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1 if args.strict and not all(r.met for r in results) else 0
 
 
-def _run(suite: str, xrm: XRM, db: str, smoke: bool) -> Iterator[Result]:
+def _run(
+    suite: str, xrm: XRM, db: str, smoke: bool, only: Sequence[str] | None = None
+) -> Iterator[Result]:
     if suite == "security":
         sizes = security.SMOKE if smoke else security.FULL
         return security.Bench(xrm, db, _progress).run(sizes)
     if suite == "api":
-        return api.Bench(xrm, db, _progress).run(api.SMOKE if smoke else api.FULL)
+        return api.Bench(xrm, db, _progress).run(api.SMOKE if smoke else api.FULL, only)
     if suite == "events":
         return events.Bench(xrm, db, _progress).run(events.SMOKE if smoke else events.FULL)
     return core.Bench(xrm, db, _progress).run(core.SMOKE if smoke else core.FULL)

@@ -40,3 +40,14 @@ def test_smoke_run_reports_every_benchmark_on_both_databases(
         assert r["same_records"] is True
         assert (r["concurrency"], r["rounds"]) == (8, 1)
     assert "graphql_nested_some  postgresql" in err  # the summary table
+
+
+@pytest.mark.slow
+def test_only_runs_the_benchmarks_named(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["api", "--smoke", "--db", "sqlite", "--only", "graphql_nested_some"]) == 0
+
+    out, _ = capsys.readouterr()
+    assert [json.loads(line)["bench"] for line in out.splitlines()] == ["graphql_nested_some"]
+    with pytest.raises(SystemExit) as refused:
+        main(["core", "--smoke", "--only", "graphql_nested_some"])
+    assert refused.value.code == 2

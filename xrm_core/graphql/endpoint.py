@@ -12,30 +12,45 @@ of ours carries ``extensions.code`` (the stable code the REST API's problems
 have), ``extensions.problems`` (JSON pointers into the input, as in problem
 details) and ``extensions.details``; a bug answers ``internal_error`` with a
 correlation id to quote, never a trace. A missing or bad token answers 401,
-a body that is not a GraphQL request 400.
+a body that is not a GraphQL request 400 (413 over the ``max_body`` setting),
+a mutation sent by GET 405; any other error of ours before execution (reading
+changed definitions, say) the status the REST API gives it, and a bug 500 —
+always with ``X-Request-Id``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
-from graphql import GraphQLError, OperationType, parse
-from graphql.utilities import get_operation_ast
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
 
-from xrm_core.api.endpoint import authenticated, notice_metadata_changes
+from xrm_core.api.endpoint import (
+    BodyTooLarge,
+    authenticated,
+    notice_metadata_changes,
+    read_body,
+    sent_request_id,
+)
+from xrm_core.api.problems import status_of
 from xrm_core.api.responses import RecordsResponse
 from xrm_core.context import correlated, correlation_id
-from xrm_core.errors import XRMError
+from xrm_core.errors import AuthenticationFailed, XRMError
 from xrm_core.graphql.loaders import Loaders, call
-from xrm_core.graphql.schema import SchemaCache
+from xrm_core.graphql.schema import Schema, SchemaCache
 from xrm_core.xrm import XRM
 
-_REQUEST_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-")
+logger = logging.getLogger("xrm.graphql")
+
+#: What a GET may run: queries only (a mutation by GET could be a forged link).
+_BY_GET = frozenset({OperationType.QUERY})
 
 
 @dataclass(frozen=True)
@@ -45,6 +60,9 @@ class Context:
     #: The database, acting as the API token's user.
     xrm: XRM
     loaders: Loaders
+    #: The answer is encoded by RecordsResponse, which writes UUIDs, datetimes, dates
+    #: and decimals as GraphQL coerces them: the executor may leave them as they are.
+    native_values: bool = False
 
 
 class _BadRequest(Exception):
@@ -60,41 +78,47 @@ class GraphQLEndpoint:
         self.schemas = SchemaCache()
 
     async def handle(self, request: Request) -> Response:
-        """Answer one GraphQL request."""
-        sent = request.headers.get("x-request-id", "")
-        usable = 0 < len(sent) <= 100 and set(sent) <= _REQUEST_ID_CHARS
-        with correlated(sent if usable else None) as request_id:
+        """Answer one GraphQL request; whatever happens, under its request id."""
+        with correlated(sent_request_id(request)) as request_id:
             try:
                 response = await self._answer(request)
             except _BadRequest as bad:
-                headers = {}
-                if bad.status == 401:
-                    headers["WWW-Authenticate"] = 'Bearer realm="xrm"'
-                body = {"errors": [{"message": bad.message, "extensions": {"code": bad.code}}]}
-                response = RecordsResponse(body, status_code=bad.status, headers=headers)
+                response = _refusal(bad.status, bad.code, bad.message)
+            except XRMError as error:  # before execution: the token, definitions, the schema
+                response = _refusal(status_of(error), error.code, error.message, error)
+            except Exception:
+                logger.exception("unexpected error in GraphQL [%s]", request_id)
+                message = f"an unexpected error occurred; quote {request_id} when reporting it"
+                response = _refusal(500, "internal_error", message)
             response.headers["X-Request-Id"] = request_id
             return response
 
     async def _answer(self, request: Request) -> Response:
         query, variables, operation = await _operation(request)
+        xrm, schema = await call(self._user_and_schema, request)
         try:
-            xrm = await call(_user, request)
-        except XRMError as error:
-            raise _BadRequest(401, error.code, error.message) from None
-        schema = await call(self.schemas.get, xrm)
-        if request.method == "GET":
-            _refuse_mutation_by_get(schema, query, operation)
-        result = await schema.execute(
-            query,
-            variable_values=variables,
-            context_value=Context(xrm, Loaders(xrm)),
-            operation_name=operation,
-        )
+            result = await schema.execute(
+                query,
+                variable_values=variables,
+                context_value=Context(xrm, Loaders(xrm), native_values=True),
+                operation_name=operation,
+                allowed_operation_types=_BY_GET if request.method == "GET" else None,
+            )
+        except InvalidOperationTypeError:
+            raise _BadRequest(405, "method_not_allowed", "send mutations with POST") from None
+        except CannotGetOperationTypeError:
+            message = "name the operation to run ('operationName'), one the document holds"
+            raise _BadRequest(400, "invalid_graphql", message) from None
         body: dict[str, Any] = {}
         if result.errors:
             body["errors"] = [error_entry(e) for e in result.errors]
         body["data"] = result.data
         return RecordsResponse(body)
+
+    def _user_and_schema(self, request: Request) -> tuple[XRM, Schema]:
+        """The token's user and the schema of the definitions now (one trip to a thread)."""
+        xrm = _user(request)
+        return xrm, self.schemas.get(xrm)
 
 
 def routes() -> list[BaseRoute]:
@@ -103,9 +127,27 @@ def routes() -> list[BaseRoute]:
 
 
 def _user(request: Request) -> XRM:
-    """The app's XRM as the token's user, with definitions other processes changed loaded."""
+    """The app's XRM as the token's user, with definitions other processes changed loaded.
+
+    Only a refused token is a 401: an error reading the definitions is told as itself.
+    """
     notice_metadata_changes(request)  # at most once a second, as REST does
-    return authenticated(request)
+    try:
+        return authenticated(request)
+    except AuthenticationFailed as refused:
+        raise _BadRequest(401, refused.code, refused.message) from None
+
+
+def _refusal(status: int, code: str, message: str, error: XRMError | None = None) -> Response:
+    """An answer without data: one error with our code (and the error's pointers)."""
+    extensions: dict[str, Any] = {"code": code}
+    if error is not None:
+        extensions.update(_extensions(error))
+    if code == "internal_error":
+        extensions["correlation_id"] = correlation_id()
+    headers = {"WWW-Authenticate": 'Bearer realm="xrm"'} if status == 401 else {}
+    body = {"errors": [{"message": message, "extensions": extensions}]}
+    return RecordsResponse(body, status_code=status, headers=headers)
 
 
 def error_entry(error: GraphQLError) -> dict[str, Any]:
@@ -114,13 +156,7 @@ def error_entry(error: GraphQLError) -> dict[str, Any]:
     original = error.original_error
     if isinstance(original, XRMError):
         entry["message"] = original.message
-        extensions: dict[str, Any] = {
-            "code": original.code,
-            "problems": [{"pointer": p.pointer, "message": p.message} for p in original.problems],
-        }
-        if original.details:
-            extensions["details"] = original.details
-        entry["extensions"] = extensions
+        entry["extensions"] = _extensions(original)
     elif original is not None and error.path:
         ref = correlation_id()
         entry["message"] = f"an unexpected error occurred; quote {ref} when reporting it"
@@ -130,20 +166,28 @@ def error_entry(error: GraphQLError) -> dict[str, Any]:
     return entry
 
 
+def _extensions(error: XRMError) -> dict[str, Any]:
+    extensions: dict[str, Any] = {
+        "code": error.code,
+        "problems": [{"pointer": p.pointer, "message": p.message} for p in error.problems],
+    }
+    if error.details:
+        extensions["details"] = error.details
+    return extensions
+
+
 async def _operation(request: Request) -> tuple[str, dict[str, Any] | None, str | None]:
     if request.method == "GET":
         raw: Any = dict(request.query_params)
         if "variables" in raw:
             raw["variables"] = _json(raw["variables"], "variables")
     else:
-        limit: int = request.app.state.settings.max_body
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                raise _BadRequest(413, "body_too_large", f"the request body is over {limit} bytes")
+        try:
+            body = await read_body(request)
+        except BodyTooLarge as too_large:
+            raise _BadRequest(413, "body_too_large", str(too_large)) from None
         raw = _json(body, "the request body")
-    if not isinstance(raw, dict) or not isinstance(raw.get("query"), str):
+    if not isinstance(raw, dict) or not isinstance(raw.get("query"), str) or not raw["query"]:
         raise _BadRequest(400, "invalid_graphql", "send a JSON object with a 'query' string")
     variables, operation = raw.get("variables"), raw.get("operationName")
     if variables is not None and not isinstance(variables, dict):
@@ -153,17 +197,8 @@ async def _operation(request: Request) -> tuple[str, dict[str, Any] | None, str 
     return raw["query"], variables, operation
 
 
-def _json(raw: str | bytes, what: str) -> Any:
+def _json(raw: str | bytearray, what: str) -> Any:
     try:
         return json.loads(raw)
     except (ValueError, RecursionError):
         raise _BadRequest(400, "invalid_json", f"{what} is not valid JSON") from None
-
-
-def _refuse_mutation_by_get(schema: Any, query: str, operation: str | None) -> None:
-    try:
-        found = get_operation_ast(parse(query), operation)
-    except GraphQLError:
-        return  # execution reports the syntax error
-    if found is not None and found.operation is not OperationType.QUERY:
-        raise _BadRequest(405, "method_not_allowed", "send mutations with POST")

@@ -16,9 +16,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import strawberry
+from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
 from xrm_core.errors import Problem, QueryError
 from xrm_core.graphql.building import Draft, annotate, list_of
+from xrm_core.graphql.executor import LOOKUP
 from xrm_core.graphql.inputs import Inputs, to_filter, to_order
 from xrm_core.graphql.names import entity_part, entity_type, field_part, reverse_field
 from xrm_core.graphql.scalars import shared
@@ -26,6 +28,8 @@ from xrm_core.metadata.definition import EntityDefinition, FieldDefinition, Kind
 from xrm_core.records.query import encode_cursor
 from xrm_core.records.service import MAX_LIMIT
 
+#: Per entity, the target entity of each of its lookups, by field name.
+Lookups = dict[str, dict[str, str]]
 #: Records a reverse relation lists per parent unless ``first`` says otherwise.
 REVERSE_FIRST = 100
 
@@ -52,6 +56,8 @@ class Objects:
         self.connections = {d.name: Draft(entity_part(d.name, "Connection")) for d in definitions}
         self.edges = {d.name: Draft(entity_part(d.name, "Edge")) for d in definitions}
         self.links: dict[tuple[str, str], Draft] = {}
+        #: Per entity, the target of each lookup that resolves to a record (by field name).
+        self.lookups: Lookups = {d.name: {} for d in definitions}
 
     def build(self) -> None:
         """Fill in every object type's fields."""
@@ -76,6 +82,7 @@ class Objects:
             draft.add(name, kind, description=label)
         for f in d.fields:
             if f.kind is Kind.LOOKUP and f.target in self.types:
+                self.lookups[d.name][f.name] = f.target
                 draft.add(
                     f.name, resolver=_lookup(f, self.types[f.target].cls), description=f.label
                 )
@@ -103,6 +110,8 @@ class Objects:
         """Add to each entity a lookup of ``d`` can point at the records of ``d`` pointing at it."""
         for f in d.fields:
             targets = (f.target,) if f.kind is Kind.LOOKUP else f.targets
+            if f.any_entity:  # a lookup to any entity: every entity has its reverse field
+                targets = tuple(self.types)
             if not f.is_reference:
                 continue
             for target in targets:
@@ -138,13 +147,68 @@ class Objects:
 def _lookup(f: FieldDefinition, target: Any) -> Any:
     entity, name = f.target or "", f.name
 
-    async def resolve(root: Any, info: Any) -> Any:
+    # Not a coroutine: a record read with its page (the page expands the lookups
+    # its query selects) is answered as it is, without a task per record; an id
+    # goes to the loader, whose awaitable graphql-core awaits.
+    def resolve(root: Any, info: Any) -> Any:
         value = root.get(name)
-        if value is None:
-            return None
-        return await info.context.loaders.record(entity).load(value)
+        if value is None or type(value) is dict:
+            return value
+        return info.context.loaders.record(entity).load(value)
 
+    # The executor completes an expanded record without calling this (executor.LOOKUP).
+    setattr(resolve, LOOKUP, name)
     return annotate(resolve, target | None)
+
+
+def expansions(selections: Sequence[Any], entity: str, lookups: Lookups) -> list[str]:
+    """The lookups of ``entity`` that ``selections`` (of its records) select, as expand paths.
+
+    ``{ name account { name parent { name } } }`` of a contact gives
+    ``["account", "account.parent"]``: what the record service's ``expand`` reads
+    with the records, one query per lookup and level.
+    """
+    paths: list[str] = []
+    targets = lookups.get(entity, {})
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            target = targets.get(selection.name)
+            if target is not None:
+                paths.append(selection.name)
+                deeper = expansions(selection.selections, target, lookups)
+                paths.extend(f"{selection.name}.{path}" for path in deeper)
+        elif isinstance(selection, FragmentSpread | InlineFragment):
+            paths.extend(expansions(selection.selections, entity, lookups))
+    return list(dict.fromkeys(paths))
+
+
+def node_selections(selections: Sequence[Any]) -> list[Any]:
+    """What a connection's selections select of its records (``nodes``, ``edges.node``)."""
+    found: list[Any] = []
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            if selection.name == "nodes":
+                found.extend(selection.selections)
+            elif selection.name == "edges":
+                found.extend(
+                    inner
+                    for edge in _fields(selection.selections)
+                    if edge.name == "node"
+                    for inner in edge.selections
+                )
+        elif isinstance(selection, FragmentSpread | InlineFragment):
+            found.extend(node_selections(selection.selections))
+    return found
+
+
+def _fields(selections: Sequence[Any]) -> list[SelectedField]:
+    found: list[SelectedField] = []
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            found.append(selection)
+        elif isinstance(selection, FragmentSpread | InlineFragment):
+            found.extend(_fields(selection.selections))
+    return found
 
 
 def _linked(entity: str, column: str, target: Any) -> Any:

@@ -27,7 +27,7 @@ from xrm_core.graphql.building import Draft, annotate, list_of
 from xrm_core.graphql.inputs import Inputs, to_filter, to_order, to_values
 from xrm_core.graphql.loaders import call
 from xrm_core.graphql.names import action_field, list_field, mutation_field
-from xrm_core.graphql.objects import Objects
+from xrm_core.graphql.objects import Lookups, Objects, expansions, node_selections
 from xrm_core.graphql.scalars import shared
 from xrm_core.metadata.definition import EntityDefinition
 from xrm_core.records.results import DeleteReport, Page
@@ -48,10 +48,14 @@ def roots(
     query.add("metadataVersion", resolver=_metadata_version(), description=_VERSION_NOTE)
     for d in definitions:
         record = objects.types[d.name].cls
-        query.add(d.name, resolver=_get(d.name, record), description=f"One {d.label} by id")
+        query.add(
+            d.name,
+            resolver=_get(d.name, record, objects.lookups),
+            description=f"One {d.label} by id",
+        )
         query.add(
             list_field(d.name),
-            resolver=_list(d.name, objects.connections[d.name].cls, inputs),
+            resolver=_list(d.name, objects.connections[d.name].cls, inputs, objects.lookups),
             description=f"{d.plural} matching a filter, a page at a time",
         )
         data = inputs.creates[d.name].cls, inputs.updates[d.name].cls
@@ -79,14 +83,15 @@ def _metadata_version() -> Any:
     return annotate(resolve, int)
 
 
-def _get(entity: str, record: Any) -> Any:
+def _get(entity: str, record: Any, lookups: Lookups) -> Any:
     async def resolve(root: Any, info: Any, id: Any) -> Any:
-        return await call(info.context.xrm.records(entity).get, id)
+        expand = expansions(info.selected_fields[0].selections, entity, lookups)
+        return await call(info.context.xrm.records(entity).get, id, expand=expand or None)
 
     return annotate(resolve, record | None, id=strawberry.ID)
 
 
-def _list(entity: str, connection: Any, inputs: Inputs) -> Any:
+def _list(entity: str, connection: Any, inputs: Inputs, lookups: Lookups) -> Any:
     async def resolve(
         root: Any,
         info: Any,
@@ -96,14 +101,18 @@ def _list(entity: str, connection: Any, inputs: Inputs) -> Any:
         after: str | None = None,
     ) -> Any:
         keys = to_order(order)
+        selected = info.selected_fields
         service = info.context.xrm.records(entity)
+        # The lookups the query selects are read with the page, as REST's ?expand=.
+        expand = expansions(node_selections(selected[0].selections), entity, lookups)
         page: Page = await call(
             service.query,
             filter=None if filter is None else to_filter(filter),
             order=keys,
             limit=first,
             cursor=after,
-            count=_selects(info.selected_fields, "totalCount"),
+            expand=expand or None,
+            count=_selects(selected, "totalCount"),
         )
         return _connection(page, keys)
 

@@ -107,7 +107,7 @@ def shared() -> dict[str, Any]:
     types["MultiChoiceFilter"] = choices.finish(input=True)
     types["SortDirection"] = make_enum("SortDirection", ("ASC", "DESC"), "Sort order")
     reference = Draft("Reference", "A polymorphic lookup's value: which entity, which record")
-    reference.add("entity", str)
+    reference.add("entity", str, description="the entity's name (any entity's, for targets '*')")
     reference.add("id", strawberry.ID)
     types["Reference"] = reference.finish()
     given = Draft("ReferenceInput", "A polymorphic lookup's value")

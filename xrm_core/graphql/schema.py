@@ -23,6 +23,7 @@ from strawberry.types import ExecutionContext
 
 from xrm_core.actions import RegisteredAction
 from xrm_core.errors import XRMError
+from xrm_core.graphql.executor import Executor
 from xrm_core.graphql.inputs import Inputs
 from xrm_core.graphql.names import unescape
 from xrm_core.graphql.objects import Objects
@@ -71,6 +72,7 @@ def build_schema(xrm: XRM) -> Schema:
         # A client sends the same few queries again and again: parse and validate each
         # once (their caches are shared by every request; each gets fresh extensions).
         extensions=[ParserCache, ValidationCache],
+        execution_context_class=Executor,
     )
 
 
