@@ -15,7 +15,7 @@ import datetime as dt
 import decimal
 import json
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,11 +65,24 @@ class FormField:
     error: str | None = None
     #: After a version conflict: what the other person saved, when it differs.
     theirs: str | None = None
+    #: Field security lets the caller see the field but not write it: shown, not an input.
+    read_only: bool = False
 
     @property
     def name(self) -> str:
         """The input's name (the field's)."""
         return self.definition.name
+
+    @property
+    def display(self) -> str:
+        """The value as text, for a field shown read-only ("" when empty)."""
+        if self.input == "checkbox":
+            return "yes" if self.value else "no"
+        if isinstance(self.value, list):
+            return ", ".join(self.value)
+        if self.input in ("lookup", "polymorphic") and self.value:
+            return " ".join(p for p in (self.entity, self.label or str(self.value)) if p)
+        return str(self.value)
 
     @property
     def step(self) -> str:
@@ -311,17 +324,20 @@ def form_fields(
     reading: FormReading | None = None,
     errors: Mapping[str, str] | None = None,
     labels: Mapping[str, str] | None = None,
+    locked: Collection[str] = frozenset(),
 ) -> list[FormField]:
     """The form's fields: the record's values (or defaults), or what was submitted.
 
     On a record, only the fields the caller may read are shown (secured ones
-    they may not are absent from the record they get).
+    they may not are absent from the record they get). ``locked`` fields (field
+    security lets the caller read but not write them) are read-only and always
+    show the record's value (or default), whatever was submitted.
     """
     shown = []
     for f in definition.fields:
         if record is not None and f.name not in record:
             continue
-        if reading is not None:
+        if reading is not None and f.name not in locked:
             value = reading.texts.get(f.name, "")
             label = reading.labels.get(f.name, "")
             entity = reading.entities.get(f.name, "")
@@ -335,5 +351,6 @@ def form_fields(
         if f.kind is Kind.POLYMORPHIC_LOOKUP and not entity and len(f.targets) == 1:
             entity = f.targets[0]
         error = (errors or {}).get(f.name)
-        shown.append(FormField(f, INPUTS[f.kind], value, label, entity, error))
+        made = FormField(f, INPUTS[f.kind], value, label, entity, error, read_only=f.name in locked)
+        shown.append(made)
     return shown

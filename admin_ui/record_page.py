@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -84,18 +84,22 @@ def new_record(page: Page) -> Response:
         if f.kind is Kind.LOOKUP and _is_id(given):
             initial[f.name] = given
     labels = reference_labels(page.xrm, definition, initial)
-    fields = form_fields(definition, initial, labels=labels)
+    locked = _locked(page, definition, "create")
+    fields = form_fields(definition, initial, labels=labels, locked=locked)
     return _form_page(page, definition, fields)
 
 
 def create_record(page: Page) -> Response:
     """Create the record from the form; on problems show them by field, nothing saved."""
     definition = _definition(page)
-    reading = _read(page, definition.fields)
+    locked = _locked(page, definition, "create")
+    writable = [f for f in definition.fields if f.name not in locked]
+    reading = _read(page, writable)
     if reading.errors:
-        return _form_page(page, definition, _again(definition, reading, reading.errors), 422)
+        fields = _again(page, definition, reading, reading.errors)
+        return _form_page(page, definition, fields, 422)
     try:
-        made = page.xrm.records(definition.name).create(new_values(definition.fields, reading))
+        made = page.xrm.records(definition.name).create(new_values(writable, reading))
     except (RecordNotFound, UnknownEntity):
         raise
     except XRMError as error:
@@ -122,11 +126,12 @@ def show_with_action(page: Page, state: ActionState, status: int) -> Response:
 def save_record(page: Page) -> Response:
     """Save the changed fields over the version the form was opened at."""
     definition, current = _record(page)
-    shown = [f for f in definition.fields if f.name in current]
+    locked = _locked(page, definition, "update")
+    shown = [f for f in definition.fields if f.name in current and f.name not in locked]
     reading = _read(page, shown)
     version = _version(page)
     if reading.errors:
-        fields = _again(definition, reading, reading.errors, current)
+        fields = _again(page, definition, reading, reading.errors, current)
         return _record_page(page, definition, current, fields=fields, version=version, status=422)
     changes = changed_values(shown, reading, current)
     if not changes:
@@ -147,7 +152,7 @@ def save_record(page: Page) -> Response:
 def _conflict(page: Page, definition: EntityDefinition, reading: FormReading) -> Response:
     """The user's input again, their colleague's values beside it, and the new version."""
     theirs = page.xrm.records(definition.name).get(_id(page))
-    fields = _again(definition, reading, {}, theirs)
+    fields = _again(page, definition, reading, {}, theirs)
     labels = reference_labels(page.xrm, definition, theirs)
     for shown in fields:
         stored = theirs.get(shown.name)
@@ -254,7 +259,8 @@ def _record_page(
     xrm, rid = page.xrm, record["id"]
     if fields is None:
         labels = reference_labels(xrm, definition, record)
-        fields = form_fields(definition, record, labels=labels)
+        locked = _locked(page, definition, "update")
+        fields = form_fields(definition, record, labels=labels, locked=locked)
     context = {
         "definition": definition,
         "record": record,
@@ -300,7 +306,7 @@ def _refused(
     names = definition.field_names
     placed, loose = problems_by_field(error.problems, names)
     summary = [error.message, *loose]
-    fields = _again(definition, reading, placed, current)
+    fields = _again(page, definition, reading, placed, current)
     status = status_of(error)
     if current is None:
         return _form_page(page, definition, fields, status, summary)
@@ -310,12 +316,26 @@ def _refused(
 
 
 def _again(
+    page: Page,
     definition: EntityDefinition,
     reading: FormReading,
     errors: Mapping[str, str],
     record: Record | None = None,
 ) -> list[FormField]:
-    return form_fields(definition, record, reading, errors)
+    """The submitted form again (a new one when ``record`` is None), locked fields as stored."""
+    locked = _locked(page, definition, "create" if record is None else "update")
+    labels = reference_labels(page.xrm, definition, record) if record and locked else {}
+    return form_fields(definition, record, reading, errors, labels, locked)
+
+
+def _locked(
+    page: Page, definition: EntityDefinition, operation: Literal["create", "update"]
+) -> frozenset[str]:
+    """Secured fields field security lets the user read but not write: shown read-only."""
+    caller = page.xrm.caller
+    if caller is None:
+        return frozenset()
+    return page.xrm.security.unwritable_fields(caller, definition.name, operation)
 
 
 def _entity_names(page: Page) -> list[str]:

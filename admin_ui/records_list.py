@@ -168,6 +168,7 @@ def _context(
     shown = [c for c in shown if c in fields] or [available[0].name]
     order = order_of(definition, state)
     my_views = views.mine(page.xrm, definition.name)
+    entity_names = [d.name for d in page.xrm.metadata.entities()]  # for lookups to any entity
     return {
         "definition": definition,
         "state": state,
@@ -194,7 +195,7 @@ def _context(
         "operators": operators,
         "operator": operator,
         "input_kind": input_kind,
-        "options": options,
+        "options": lambda f, op: options(f, op, entity_names),
     }
 
 

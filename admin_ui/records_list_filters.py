@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,7 +82,7 @@ def input_kind(f: FieldDefinition, op: Operator) -> str:
     """How the form asks for the value: ``text``, ``number``, ``date`` or ``select``."""
     if f.kind in (Kind.CHOICE, Kind.MULTI_CHOICE, Kind.BOOLEAN):
         return "select"
-    if op.name == "entity" and not f.any_entity:
+    if op.name == "entity":
         return "select"
     if f.kind in NUMBER_KINDS:
         return "number"
@@ -91,12 +91,18 @@ def input_kind(f: FieldDefinition, op: Operator) -> str:
     return "text"
 
 
-def options(f: FieldDefinition, op: Operator) -> list[tuple[str, str]]:
-    """``(value, label)`` pairs of a select input."""
+def options(
+    f: FieldDefinition, op: Operator, entities: Sequence[str] = ()
+) -> list[tuple[str, str]]:
+    """``(value, label)`` pairs of a select input.
+
+    ``entities`` are the names a polymorphic lookup to any entity may point at
+    (its targets are ``"*"``, decision 0031): the entities that exist now.
+    """
     if f.kind is Kind.BOOLEAN:
         return [("true", "Yes"), ("false", "No")]
     if op.name == "entity":
-        return [(t, t) for t in f.targets]
+        return [(t, t) for t in (sorted(entities) if f.any_entity else f.targets)]
     return [(c, c) for c in f.choices]
 
 

@@ -1,5 +1,8 @@
 """Roles and their permission matrix: entity x privilege x scope, editable in place.
 
+The role page also renames a role, changes its description and deletes it
+(writes to its record, behind the guards of :mod:`admin_ui.security_role_guards`).
+
 Each cell of the matrix is a select of scopes. With htmx, changing one posts
 that cell alone (``/cells/{entity}/{privilege}``), which saves it through
 ``xrm.security.set_privileges`` and answers with the cell re-rendered; without
@@ -15,8 +18,17 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from admin_ui.record_page_flash import flash, take
 from admin_ui.security_forms import INPUT_ERRORS, every, failed, path_id, require_manager
+from admin_ui.security_role_guards import guards
 from admin_ui.web import Page, view
+from xrm_core.errors import (
+    InvalidRequest,
+    Problem,
+    RecordValidationError,
+    VersionConflict,
+    XRMError,
+)
 from xrm_core.metadata.definition import Ownership
 from xrm_core.security.principal import PRIVILEGES, Scope
 
@@ -37,6 +49,8 @@ def routes() -> list[BaseRoute]:
             view(save_cell),
             methods=["POST"],
         ),
+        Route("/security/roles/{role_id}/details", view(save_details), methods=["POST"]),
+        Route("/security/roles/{role_id}/delete", view(delete_role), methods=["POST"]),
     ]
 
 
@@ -45,6 +59,7 @@ def role_list(page: Page, extra: dict[str, Any] | None = None, status: int = 200
     require_manager(page)
     context = {
         "roles": every(page.xrm.records("role"), order=["name"]),
+        "flash": take(page),
         "values": {},
         "errors": {},
         **(extra or {}),
@@ -119,6 +134,65 @@ def save_cell(page: Page) -> Response:
     return page.render("security/_cell.html", {"cell": cell}, status=status)
 
 
+def save_details(page: Page) -> Response:
+    """Rename the role and change its description, over the version the page showed."""
+    require_manager(page)
+    role_id = path_id(page, "role_id")
+    role = page.xrm.records("role").get(role_id)
+    name, description = page.value("name").strip(), page.value("description").strip()
+    changes: dict[str, Any] = {"description": description or None}
+    if name != role["name"]:
+        fixed = guards(page, role).name_fixed
+        if fixed:
+            error = RecordValidationError(
+                "The name was not changed.", [Problem("/name", f"stays: {fixed}")]
+            )
+            return _details_again(page, role_id, name, description, error)
+        changes["name"] = name
+    changes = {k: v for k, v in changes.items() if v != role.get(k)}  # no empty write
+    try:
+        if changes:
+            page.xrm.records("role").update(role_id, changes, if_version=_version(page))
+    except INPUT_ERRORS as error:
+        return _details_again(page, role_id, name, description, error)
+    return page.redirect(f"/security/roles/{role_id}?saved=1")
+
+
+def _details_again(
+    page: Page, role_id: uuid.UUID, name: str, description: str, error: XRMError
+) -> Response:
+    submitted = {"name": name, "description": description}
+    status = 409 if isinstance(error, VersionConflict) else 422
+    return _matrix(page, role_id, {"details": submitted, **failed(error)}, status)
+
+
+def delete_role(page: Page) -> Response:
+    """Delete the role (and its matrix) when nobody holds it; else say why, deleting nothing."""
+    require_manager(page)
+    role_id = path_id(page, "role_id")
+    role = page.xrm.records("role").get(role_id)
+    refusal = guards(page, role).refusal
+    if refusal:
+        extra = {"error": f"The role was not deleted. {refusal}", "errors": {}}
+        return _matrix(page, role_id, extra, 409)
+    try:
+        page.xrm.records("role").delete(role_id, if_version=_version(page))
+    except VersionConflict as error:
+        return _matrix(page, role_id, failed(error), 409)
+    flash(page, f"Role {role['name']} deleted.")
+    return page.redirect("/security/roles")
+
+
+def _version(page: Page) -> int:
+    try:
+        return int(page.value("version"))
+    except ValueError:
+        raise InvalidRequest(
+            "the form did not say which version of the role it shows; reload the page",
+            [Problem("/version", "must be a whole number")],
+        ) from None
+
+
 def _matrix(page: Page, role_id: uuid.UUID, extra: dict[str, Any], status: int = 200) -> Response:
     role = page.xrm.records("role").get(role_id)
     stored = _stored(page, role_id)
@@ -144,7 +218,15 @@ def _matrix(page: Page, role_id: uuid.UUID, extra: dict[str, Any], status: int =
         )
         for entity, ownership in _rows(page)
     ]
-    context = {"role": role, "rows": rows, "privileges": PRIVILEGES, "errors": {}, **extra}
+    context = {
+        "role": role,
+        "rows": rows,
+        "privileges": PRIVILEGES,
+        "errors": {},
+        "details": {"name": role["name"], "description": role.get("description") or ""},
+        "guards": guards(page, role),
+        **extra,
+    }
     return page.render("security/role.html", context, status=status)
 
 

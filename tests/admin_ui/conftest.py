@@ -202,14 +202,19 @@ def inprocess(db_url: str, tmp_path: Path) -> Iterator[Admin]:
         yield Admin(client, system)
 
 
-def htmx_settled(page: Page) -> None:
-    """Wait until htmx has no request under way and has settled what it swapped in.
+def htmx_ready(page: Page) -> None:
+    """Wait until htmx drives the page: loaded, no request under way, all swaps settled.
 
-    An element htmx just swapped in is visible before htmx has wired its own
-    ``hx-*`` attributes; acting on it in that moment would be lost.
+    Call it before acting on an element with ``hx-*`` attributes, both after a
+    navigation and after an htmx swap. A click that follows a link returns once the
+    new page is committed, while htmx (a deferred script) may not have wired the page
+    yet: a change made then is lost and a click falls back to a plain request. An
+    htmx request shows as ``htmx-request`` from the click that starts it to its swap.
     """
     busy = ".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added"
-    page.wait_for_function(f"!document.querySelector({busy!r})")
+    page.wait_for_function(
+        f"document.readyState === 'complete' && !!window.htmx && !document.querySelector({busy!r})"
+    )
 
 
 _counter = itertools.count()

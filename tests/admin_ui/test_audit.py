@@ -8,7 +8,7 @@ import uuid
 
 from playwright.sync_api import Page, expect
 
-from tests.admin_ui.conftest import Admin, Server, unique
+from tests.admin_ui.conftest import Admin, Server, htmx_ready, unique
 
 ACCOUNT = {"x-xrm": {"name": "account"}, "properties": {"name": {"type": "string"}}}
 
@@ -25,9 +25,15 @@ def test_the_audit_log_filtered_by_entity_shows_a_change_made_here(
     finally:
         xrm.close()
     admin.get_by_role("link", name="Audit").click()
+    expect(admin).to_have_url(re.compile(r"/admin/audit$"))
+    htmx_ready(admin)
+    admin.evaluate("window.stillHere = true")  # gone if the page reloads
     admin.get_by_label("Entity").select_option("account")
     admin.get_by_role("button", name="Show entries").click()
+    # The unfiltered log already showed these entries: wait for the filtered one.
     expect(admin).to_have_url(re.compile(r"/admin/audit\?entity=account"))
+    htmx_ready(admin)
+    assert admin.evaluate("window.stillHere") is True  # htmx swapped the entries in place
     entries = admin.locator("#audit-entries tbody tr")
     expect(entries.filter(has_text=f"{name} → {name} Ltd")).to_have_count(1)
     expect(entries.filter(has_text=f"— → {name}").locator("td").nth(4)).to_have_text("create")

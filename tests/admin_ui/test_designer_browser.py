@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.admin_ui.conftest import Server, sign_in, unique
+from tests.admin_ui.conftest import Server, htmx_ready, sign_in, unique
 from tests.admin_ui.test_layout import UNLABELLED
 from xrm_core import XRM
 
@@ -25,14 +25,20 @@ def server_db(admin_server: Server) -> Iterator[XRM]:
 
 def add_field(page: Page, name: str, kind: str) -> Locator:
     """Add a field row (htmx), name it and choose its kind; the row's locator."""
+    htmx_ready(page)  # after "Continue" the page is new: htmx must have wired it
+    rows = page.locator("fieldset.field-row")
+    before = rows.count()
     page.get_by_role("button", name="Add field").click()
-    row = page.locator("fieldset.field-row").last
+    expect(rows).to_have_count(before + 1)
+    htmx_ready(page)  # the new row's kind list now refreshes the row when changed
+    row = rows.last
     expect(row.get_by_label("Field name")).to_be_focused()
     row.get_by_label("Field name").fill(name)
     if kind != "Text (one line)":
         row.get_by_label("Kind").select_option(label=kind)
         # The row comes back with the inputs of its kind, its name kept.
         expect(row.locator("legend")).to_have_text(name)
+        htmx_ready(page)
     return row
 
 

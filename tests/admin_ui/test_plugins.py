@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from starlette.testclient import TestClient
 
-from tests.admin_ui.conftest import PASSWORD, Admin, Server
+from tests.admin_ui.conftest import PASSWORD, Admin, Server, htmx_ready
 from xrm_core import XRM, hookimpl
 from xrm_core.api.app import create_app
 from xrm_core.plugins import RoleSpec, make_plugin_manager
@@ -53,6 +53,7 @@ def test_uninstalling_sales_shows_the_data_choice_then_the_plan_and_does_nothing
         admin.get_by_role("group", name="What should happen to the data of sales?")
     ).to_be_visible()
     expect(admin.locator("#plan-pending")).to_be_visible()  # no plan before a choice
+    htmx_ready(admin)  # the link opened a new page: a choice made before htmx wires it is lost
     admin.get_by_label("Drop", exact=True).check()  # htmx fetches the plan for the choice
     steps = admin.locator("#plan-steps")
     expect(steps).to_contain_text("drop entity 'opportunity'")
@@ -193,3 +194,16 @@ def test_no_data_choice_and_impossible_operations_are_said_and_change_nothing(
     unknown = parking.client.get("/admin/plugins/nothing/install")
     assert unknown.status_code == 404 and 'role="alert"' in unknown.text
     assert sorted(parking.xrm.plugins.installed()) == ["core"]
+
+
+def test_a_plugins_role_keeps_its_name_and_is_not_deleted(parking: Admin) -> None:
+    parking.xrm.plugins.install("parking")
+    warden = parking.xrm.security.role_id("Parking Warden")
+    page = parking.client.get(f"/admin/security/roles/{warden}").text
+    assert "The plugin parking declared it and finds it by its name." in page
+    version = re.search(r'name="version" value="(\d+)"', page)
+    assert version is not None
+    data = {"csrf_token": parking.csrf("/admin/plugins"), "version": version.group(1)}
+    refused = parking.client.post(f"/admin/security/roles/{warden}/delete", data=data)
+    assert refused.status_code == 409 and "The role was not deleted" in refused.text
+    assert parking.xrm.security.role_id("Parking Warden") == warden

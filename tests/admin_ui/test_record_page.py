@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.admin_ui.conftest import Server, sign_in, unique
+from tests.admin_ui.conftest import Server, htmx_ready, sign_in, unique
 from tests.admin_ui.test_layout import UNLABELLED
 from xrm_core import XRM
 
@@ -39,7 +39,11 @@ def test_a_contact_is_created_with_its_account_chosen_by_search_as_you_type(
     admin.goto("/admin/records/contact/new")
     admin.get_by_label("Last name").fill(last)
     search = admin.get_by_role("combobox", name="Account")
-    search.press_sequentially(account[:-2], delay=20)
+    typed = account[:-2]
+    # Each pause in typing may send a search; wait for the one for all of it, and its swap.
+    with admin.expect_response(lambda r: "/lookup?" in r.url and f"__search={typed}" in r.url):
+        search.press_sequentially(typed, delay=20)
+    htmx_ready(admin)
     offered = admin.get_by_role("listbox", name="Matching records").get_by_role("option")
     expect(offered).to_have_count(1)
     option = offered.filter(has_text=account)

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from tests.admin_ui.conftest import Admin
 from xrm_core import Action, ActionContext
+from xrm_core.security.principal import PRIVILEGES
 
 ENTITIES = [
     {"x-xrm": {"name": "garage"}, "properties": {"name": {"type": "string"}}},
@@ -261,3 +262,65 @@ def test_a_basic_user_works_on_their_own_records_and_not_on_others(inprocess: Ad
     path = f"/admin/records/car/{car['id']}"
     data = _form(inprocess, path, version="1", plate="UV-3")
     assert inprocess.client.post(path, data=data).status_code == 303
+
+
+INVOICE = {
+    "x-xrm": {"name": "invoice"},
+    "properties": {
+        "name": {"type": "string"},
+        "amount": {"x-xrm": {"kind": "money", "secured": True}},
+    },
+}
+
+
+def _read_only_user(xrm: Any) -> None:
+    """``auditor``: every invoice privilege, but may only read ``invoice.amount``."""
+    xrm.security.create_role("Invoices", [("invoice", p, "organization") for p in PRIVILEGES])
+    user = xrm.security.create_user("auditor", roles=["Invoices"])
+    xrm.auth.set_password(user, "auditor-password-1")
+    profile = xrm.records("field_security_profile").create({"name": "Amounts, read only"})
+    permission = {"entity": "invoice", "field": "amount", "can_read": True}
+    xrm.records("field_permission").create({"profile": profile["id"], **permission})
+    xrm.records("field_security_profile").link(profile["id"], "users", user)
+
+
+def test_a_field_one_may_read_but_not_write_is_shown_read_only(inprocess: Admin) -> None:
+    inprocess.xrm.metadata.define(INVOICE)
+    _read_only_user(inprocess.xrm)
+    invoice = inprocess.xrm.records("invoice").create({"name": "INV-1", "amount": "12.50"})
+    client, path = inprocess.client, f"/admin/records/invoice/{invoice['id']}"
+    login = {"username": "auditor", "password": "auditor-password-1"}
+    assert client.post("/admin/login", data={**login, "csrf_token": inprocess.csrf()}).is_redirect
+
+    shown = client.get(path).text
+    amount = re.search(r'<input type="text" id="f-amount"[^>]*>', shown)
+    assert amount and "readonly" in amount.group(0) and 'value="12.50"' in amount.group(0)
+    assert "name=" not in amount.group(0)  # nothing to send
+    assert "field security does not let you change this field" in shown
+    assert re.search(r'<input type="text" id="f-name" name="name"', shown)  # the rest is editable
+    # Sent anyway, the amount is not written; the other fields are.
+    data = _form(inprocess, path, version="1", name="INV-1b", amount="99")
+    assert client.post(path, data=data).status_code == 303
+    stored = inprocess.xrm.records("invoice").get(invoice["id"])
+    assert (stored["name"], stored["amount"]) == ("INV-1b", decimal.Decimal("12.50"))
+    # Nor may they set it on a new invoice: read-only there too, and left out when sent.
+    assert "does not let you set this field" in client.get("/admin/records/invoice/new").text
+    data = _form(inprocess, "/admin/records/invoice/new", name="INV-2", amount="5")
+    assert client.post("/admin/records/invoice/new", data=data).status_code == 303
+    made = inprocess.xrm.records("invoice").query(filter={"name": "INV-2"}).records[0]
+    assert made["amount"] is None
+
+    client.cookies.clear()
+    inprocess.sign_in("admin")  # an administrator may write every field
+    assert re.search(r'<input type="number" id="f-amount" name="amount"', client.get(path).text)
+
+
+def test_the_lookups_script_and_styles_are_static_files_not_inline(app: Admin) -> None:
+    # One cached file for every page, and pages a strict Content-Security-Policy allows.
+    form = app.client.get("/admin/records/car/new").text
+    assert '<script src="/admin/static/admin.js" defer></script>' in form
+    assert "<script>" not in form and "<style>" not in form
+    script = app.client.get("/admin/static/admin.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    assert "[data-lookup]" in script.text
+    assert ".lookup-options" in app.client.get("/admin/static/admin.css").text

@@ -120,6 +120,29 @@ def test_each_kind_of_filter_row_lists_what_it_says(gadgets: Admin) -> None:
     assert ">Acme Tools</a>" in response.text  # the lookup shows the maker's name
 
 
+def test_a_lookup_to_any_entity_is_filtered_by_the_entity_it_points_at(gadgets: Admin) -> None:
+    note = {"x-xrm": {"kind": "polymorphic_lookup", "targets": "*"}}  # any entity (0031)
+    gadgets.xrm.metadata.define(
+        {"x-xrm": {"name": "memo"}, "properties": {"name": {"type": "string"}, "about": note}}
+    )
+    [maker] = gadgets.xrm.records("maker").query(limit=1).records
+    [gadget] = gadgets.xrm.records("gadget").query(limit=1).records
+    gadgets.xrm.records("memo").create_many(
+        [
+            {"name": "On a maker", "about": {"entity": "maker", "id": maker["id"]}},
+            {"name": "On a gadget", "about": {"entity": "gadget", "id": gadget["id"]}},
+        ]
+    )
+    response = gadgets.client.get("/admin/records/memo?f1=about&op1=entity&v1=maker")
+    assert listed(response) == ["On a maker"]
+    # The value is chosen among the entities that exist, the chosen one selected.
+    select = re.search(r'<select id="v1".*?</select>', response.text, re.S)
+    assert select is not None
+    offered = re.findall(r'<option value="([^"]*)"', select.group(0))
+    assert offered == ["", *(d.name for d in gadgets.xrm.metadata.entities())]
+    assert '<option value="maker" selected>' in select.group(0)
+
+
 def test_bad_values_are_said_next_to_each_row_and_list_nothing(gadgets: Admin) -> None:
     response = get(
         gadgets, "f1=qty&op1=eq&v1=lots&f2=name&op2=contains&v2=a&f3=price&op3=between&v3=x"

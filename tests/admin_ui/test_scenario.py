@@ -12,7 +12,7 @@ import re
 
 from playwright.sync_api import Browser, Page, expect
 
-from tests.admin_ui.conftest import Server, htmx_settled, sign_in, unique
+from tests.admin_ui.conftest import Server, htmx_ready, sign_in, unique
 from tests.admin_ui.test_designer_browser import add_field
 from tests.admin_ui.test_security_browser import create_role, create_user
 
@@ -38,15 +38,18 @@ def define_parking_violation(admin: Page, name: str) -> None:
 def enter_violation(admin: Page, name: str, plate: str, contact: str) -> None:
     admin.goto(f"/admin/records/{name}")
     admin.get_by_role("link", name="New").click()
+    htmx_ready(admin)
     admin.get_by_label("Plate").fill(plate)
     admin.get_by_label("Fine").fill("35.00")
     admin.get_by_label("Status").select_option("open")
     search = admin.get_by_role("combobox", name="Offender")
-    search.press_sequentially(contact, delay=20)
+    # Each pause in typing may send a search; wait for the one for all of it, and its swap.
+    with admin.expect_response(lambda r: "/lookup?" in r.url and f"__search={contact}" in r.url):
+        search.press_sequentially(contact, delay=20)
     options = admin.get_by_role("listbox", name="Matching records").get_by_role("option")
     expect(options).to_have_count(1)
     expect(options).to_contain_text(contact)
-    htmx_settled(admin)
+    htmx_ready(admin)
     search.press("ArrowDown")
     search.press("Enter")
     admin.get_by_role("button", name="Create").click()
@@ -55,9 +58,10 @@ def enter_violation(admin: Page, name: str, plate: str, contact: str) -> None:
 
 def find_by_plate(page: Page, name: str, plate: str) -> None:
     page.goto(f"/admin/records/{name}")
+    htmx_ready(page)
     page.get_by_label("Filter by").select_option(label="Plate")
     page.get_by_role("button", name="Add filter").click()
-    htmx_settled(page)
+    htmx_ready(page)
     page.locator("#v1").fill(plate)
     page.get_by_role("button", name="Apply", exact=True).last.click()
     expect(page).to_have_url(re.compile(r"v1=" + plate))
@@ -110,6 +114,7 @@ def test_an_administrator_defines_a_parking_violation_and_runs_it(
     admin.get_by_role("button", name="Save").click()
     expect(admin.get_by_role("status")).to_have_text("Saved.")
     admin.get_by_role("link", name="Audit").click()
+    htmx_ready(admin)
     admin.get_by_label("Entity").select_option(name)
     admin.get_by_role("button", name="Show entries").click()
     entries = admin.locator("#audit-entries tbody tr")
@@ -123,5 +128,6 @@ def test_an_administrator_defines_a_parking_violation_and_runs_it(
     # Removing a plugin: the plan comes first, and nothing happens without confirming.
     admin.goto("/admin/plugins")
     admin.get_by_role("link", name="Uninstall sales…").click()
+    htmx_ready(admin)
     admin.get_by_label("Keep", exact=True).check()
     expect(admin.locator("#plan-steps")).to_contain_text("sales")

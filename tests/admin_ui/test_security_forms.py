@@ -236,3 +236,71 @@ def test_a_malformed_choice_is_refused_not_a_crash(signed_in: Admin) -> None:
     response = post(signed_in, f"/admin/security/teams/{team}/members", {"target": "nope"})
     assert response.status_code == 422 and 'role="alert"' in response.text
     assert signed_in.client.get("/admin/security/users/not-an-id").status_code == 404
+
+
+def role_form(admin: Admin, role: uuid.UUID) -> dict[str, str]:
+    """The hidden fields of the role page's details form (its version)."""
+    html = admin.client.get(f"/admin/security/roles/{role}").text
+    version = re.search(r'name="version" value="(\d+)"', html)
+    assert version, "no version on the role page"
+    return {"version": version.group(1)}
+
+
+def test_a_role_is_renamed_and_described_and_a_taken_name_is_refused(signed_in: Admin) -> None:
+    xrm = signed_in.xrm
+    role = xrm.security.create_role("Clerks", [("ticket", "read", "own")])
+    path = f"/admin/security/roles/{role}/details"
+    taken = post(signed_in, path, {**role_form(signed_in, role), "name": "Basic User"})
+    assert taken.status_code == 422
+    assert re.search(r'<input id="name"[^>]*aria-invalid="true"', taken.text)
+    assert 'id="name-error"' in taken.text and 'value="Basic User"' in taken.text
+    assert xrm.records("role").get(role)["name"] == "Clerks"  # nothing changed
+    form = role_form(signed_in, role)
+    done = post(signed_in, path, {**form, "name": "Desk clerks", "description": "Front desk"})
+    assert done.status_code == 303
+    stored = xrm.records("role").get(role)
+    assert (stored["name"], stored["description"]) == ("Desk clerks", "Front desk")
+    assert cells(xrm, role) == {("ticket", "read"): "own"}  # the matrix stays
+    stale = post(signed_in, path, {**form, "name": "Old page"})  # the version before the save
+    assert stale.status_code == 409 and xrm.records("role").get(role)["name"] == "Desk clerks"
+
+
+def test_a_built_in_role_keeps_its_name_and_is_not_deleted(signed_in: Admin) -> None:
+    xrm = signed_in.xrm
+    basic = xrm.security.role_id("Basic User")
+    page = signed_in.client.get(f"/admin/security/roles/{basic}").text
+    assert "It is a built-in role" in page and "Delete role Basic User" not in page
+    details = f"/admin/security/roles/{basic}/details"
+    form = {**role_form(signed_in, basic), "name": "Ordinary User", "description": "Everyone"}
+    refused = post(signed_in, details, form)
+    assert refused.status_code == 422 and 'id="name-error"' in refused.text
+    assert xrm.records("role").get(basic)["name"] == "Basic User"
+    form["name"] = "Basic User"  # its description may change
+    assert post(signed_in, details, form).status_code == 303
+    assert xrm.records("role").get(basic)["description"] == "Everyone"
+    deleting = post(signed_in, f"/admin/security/roles/{basic}/delete", role_form(signed_in, basic))
+    assert deleting.status_code == 409 and "The role was not deleted" in deleting.text
+    assert xrm.records("role").get(basic)["name"] == "Basic User"
+
+
+def test_a_role_is_deleted_only_once_nobody_holds_it(signed_in: Admin) -> None:
+    xrm = signed_in.xrm
+    role = xrm.security.create_role("Temps", [("ticket", "read", "own")])
+    user = xrm.security.create_user("temp", roles=["Temps"])
+    root = xrm.security.root_business_unit()
+    team = xrm.records("team").create({"name": "Summer", "business_unit": root})["id"]
+    xrm.records("team").link(team, "roles", role)
+    path = f"/admin/security/roles/{role}/delete"
+    refused = post(signed_in, path, role_form(signed_in, role))
+    assert refused.status_code == 409
+    assert "It is held by user temp, team Summer: take it from them first." in refused.text
+    assert xrm.records("role").get(role)["name"] == "Temps"
+    xrm.records("user").unlink(user, "roles", role)
+    xrm.records("team").unlink(team, "roles", role)
+    page = signed_in.client.get(f"/admin/security/roles/{role}").text
+    assert "Nobody holds this role" in page
+    done = post(signed_in, path, role_form(signed_in, role))
+    assert done.status_code == 303 and done.headers["location"] == "/admin/security/roles"
+    assert "Role Temps deleted." in signed_in.client.get("/admin/security/roles").text
+    assert xrm.records("role").count(filter={"name": "Temps"}) == 0
+    assert cells(xrm, role) == {}  # its matrix went with it

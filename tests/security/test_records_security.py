@@ -459,6 +459,22 @@ def test_writing_a_secured_field_without_permission_is_refused_naming_it(org: Or
     assert org.records("account").get(made["id"])["revenue"] == 10
 
 
+def test_the_fields_a_write_would_refuse_are_known_beforehand(org: Org) -> None:
+    security, bob = org.xrm.security, org.xrm.as_user(org.users["bob"]).caller
+    assert bob is not None and org.xrm.caller is not None
+    assert security.unwritable_fields(bob, "account", "update") == {"revenue"}
+    assert security.unwritable_fields(bob, "account", "create") == {"revenue"}
+    assert security.unwritable_fields(org.xrm.caller, "account", "update") == frozenset()
+
+    grant_field(org, "bob", can_read=True, can_create=True)
+    assert security.unwritable_fields(bob, "account", "create") == frozenset()
+    assert security.unwritable_fields(bob, "account", "update") == {"revenue"}
+    org.records("account", "bob").create({"name": "Acme", "revenue": 5})  # as it said
+    assert security.unwritable_fields(bob, "contact", "update") == frozenset()  # none secured
+    with pytest.raises(ValueError, match="'create' or 'update'"):
+        security.unwritable_fields(bob, "account", "delete")  # type: ignore[arg-type]
+
+
 def test_a_bulk_create_refuses_only_the_rows_that_write_a_secured_field(org: Org) -> None:
     result = org.records("account", "bob").create_many(
         [{"name": "A"}, {"name": "B", "revenue": 3}, {"name": "C"}], mode="per_row"

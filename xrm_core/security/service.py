@@ -506,6 +506,26 @@ class SecurityService:
         principal = self.principal(caller)
         return frozenset(n for n in secured if not principal.field_access(entity, n).read)
 
+    def unwritable_fields(
+        self, caller: Caller, entity: str, operation: Literal["create", "update"]
+    ) -> frozenset[str]:
+        """Secured fields of ``entity`` that ``caller`` may not ``operation``.
+
+        The fields :meth:`check_fields` would refuse, asked beforehand (a form
+        shows them read-only). Raises ``ValueError`` for another operation.
+        """
+        if operation not in ("create", "update"):
+            raise ValueError(f"operation must be 'create' or 'update', not {operation!r}")
+        if caller.is_system:
+            return frozenset()
+        secured = self.metadata.derived(entity, "secured", _secured)
+        if not secured:
+            return secured
+        principal = self.principal(caller)
+        return frozenset(
+            n for n in secured if not getattr(principal.field_access(entity, n), operation)
+        )
+
     def check_fields(
         self, caller: Caller, definition: EntityDefinition, names: Iterable[str], operation: str
     ) -> None:

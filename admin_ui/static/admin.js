@@ -1,18 +1,8 @@
-{# Keyboard and mouse for the lookups' lists: arrows move, Enter or a click chooses, Escape closes. #}
-<style>
-.lookup { position: relative; display: flex; flex-direction: column; gap: 4px; }
-.lookup-options { list-style: none; margin: 0; padding: 0; border: 1px solid var(--line); border-radius: 4px;
-  background: var(--bg); max-height: 16rem; overflow-y: auto; }
-.lookup-options li { padding: 4px 8px; cursor: pointer; }
-.lookup-options li[aria-selected="true"], .lookup-options li[role="option"]:hover { background: var(--soft); outline: 2px solid var(--accent); }
-.theirs { color: var(--warn); }
-dl.result { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 4px 0; }
-dl.result dt { font-weight: 600; } dl.result dd { margin: 0; }
-.record-side section { margin-bottom: 16px; }
-.timeline { list-style: none; padding: 0; margin: 0; }
-.timeline li { border-left: 3px solid var(--line); padding: 2px 0 8px 10px; }
-</style>
-<script>
+// xRM admin: the little the pages do beyond htmx, for every page (loaded by base.html).
+//
+// Lookups' lists (search-as-you-type, records/_lookup.html and _related.html): htmx
+// fills the list; here arrows move, Enter or a click chooses, Escape closes. Events
+// are delegated from the document, so lists htmx swaps in later work too.
 (() => {
   const boxOf = el => el.closest("[data-lookup]");
   const options = box => [...box.querySelectorAll("[role=option]")];
@@ -88,4 +78,3 @@ dl.result dt { font-weight: 600; } dl.result dd { margin: 0; }
     }
   });
 })();
-</script>
