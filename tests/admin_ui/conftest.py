@@ -114,13 +114,16 @@ def admin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         process.communicate(timeout=30)
 
 
-@pytest.fixture(scope="session")
+# Playwright's sync API keeps an asyncio loop running in this thread while it is open,
+# and asyncio.run() refuses to start under it: the driver and browser last one module, so
+# that tests of other modules (run by the same worker) never meet it.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     """Debian's Chromium, headless."""
     chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -10,7 +10,7 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-from httpx import Response
+from httpx2 import Response
 
 from tests.admin_ui.conftest import Admin
 

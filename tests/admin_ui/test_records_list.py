@@ -8,7 +8,7 @@ import html
 import re
 import uuid
 
-import httpx
+import httpx2 as httpx
 import pytest
 
 from tests.admin_ui.conftest import Admin
