@@ -136,7 +136,8 @@ class BrokenReference(XRMError):
 
 
 class DeleteRestricted(XRMError):
-    """A delete is blocked by a relationship whose delete behaviour is restrict."""
+    """A delete is blocked: by a relationship whose delete behaviour is restrict, or
+    because the core finds the record by name (a built-in role)."""
 
     code = "delete_restricted"
 

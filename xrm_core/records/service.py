@@ -212,6 +212,8 @@ class RecordService:
                 # Permission first: a version conflict would tell that the record exists.
                 self.authorize(conn, [rid], "delete")
                 self._current_version(conn, rid, if_version)
+                if self.entity in CORE_ENTITIES:
+                    self.security.check_core_delete(conn, self.entity, [rid])
                 self._delete_walk(conn, report).delete(self.definition, [rid])
                 if any(e in CORE_ENTITIES for e in report.deleted):
                     self.security.changed(conn)
@@ -555,7 +557,7 @@ class RecordService:
         core = self.entity in CORE_ENTITIES
         before = self._row(conn, rid) if reported or core else None
         if core and before is not None:
-            self.security.check_core_record(conn, self.entity, {**before, **values})
+            self.security.check_core_record(conn, self.entity, {**before, **values}, before)
         if reported and before is not None:
             proposed = {**before, **values}
             self.changes.before(conn, self.definition, "update", [(rid, before, proposed)])

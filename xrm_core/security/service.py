@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from xrm_core.errors import (
     AccessDenied,
+    DeleteRestricted,
     Problem,
     RecordNotFound,
     RecordValidationError,
@@ -623,12 +624,37 @@ class SecurityService:
                 [Problem("/owner_id", "outside your assign scope")],
             )
 
-    def check_core_record(self, conn: Connection, entity: str, record: Mapping[str, Any]) -> None:
-        """Rules of the core entities that JSON Schema cannot state."""
+    def check_core_record(
+        self,
+        conn: Connection,
+        entity: str,
+        record: Mapping[str, Any],
+        before: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Rules of the core entities that JSON Schema cannot state.
+
+        ``before`` is the record as it was, for an update.
+        """
         if entity == "role_privilege":
             self._check_privilege(record)
         elif entity == "business_unit":
             self._check_unit(conn, record)
+        elif entity == "role" and before is not None:
+            _check_builtin_role(record, before)
+
+    def check_core_delete(self, conn: Connection, entity: str, ids: Sequence[uuid.UUID]) -> None:
+        """Refuse deleting records the core finds by name (the built-in roles)."""
+        if entity != "role":
+            return
+        roles = self.metadata.catalog.table("role")
+        found = conn.execute(
+            sa.select(roles.c.name).where(roles.c.id.in_(ids), roles.c.builtin.is_(True))
+        ).scalars()
+        for name in found:
+            raise DeleteRestricted(
+                f"role {name!r} is built in: the core finds it by its name, so it stays",
+                [Problem("/", "a built-in role cannot be deleted")],
+            )
 
     def _check_privilege(self, record: Mapping[str, Any]) -> None:
         target = record.get("entity")
@@ -779,3 +805,14 @@ _BUILTIN_ROLES: dict[str, dict[str, Any]] = {
 }
 
 __all__ = ["SHARE_PRIVILEGES", "SecurityService"]
+
+
+def _check_builtin_role(record: Mapping[str, Any], before: Mapping[str, Any]) -> None:
+    # The core (and every install or upgrade) finds its roles by name.
+    problems = []
+    if before.get("builtin") and record.get("name") != before.get("name"):
+        problems.append(Problem("/name", "a built-in role keeps its name"))
+    if bool(record.get("builtin")) != bool(before.get("builtin")):
+        problems.append(Problem("/builtin", "is set when the core makes the role, never after"))
+    if problems:
+        raise RecordValidationError(f"role {before.get('name')!r} cannot change so", problems)
