@@ -238,7 +238,7 @@ def _read_review(page: Page, name: str) -> tuple[dict[str, Any], dict[str, str],
             raise unreadable
         version = page.value("version")
         draft = draft_from_doc(doc, _base(page, name), int(version or 0), renames)
-    except (ValueError, TypeError, KeyError, AttributeError) as error:
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as error:
         # Only an edited page sends these: the review page's JSON always reads back.
         raise unreadable from error
     draft.name = name

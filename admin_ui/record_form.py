@@ -244,7 +244,7 @@ def _datetime(text: str) -> dt.datetime:
 def _json(text: str) -> Any:
     try:
         return json.loads(text)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
         raise ValueError(f"must be valid JSON ({error})") from None
 
 

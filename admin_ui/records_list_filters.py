@@ -336,7 +336,7 @@ def combine(
         try:
             parts.append(json.loads(query))
             owners.append(None)
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:
             combined.query_error = f"not valid JSON: {error}"
     combined.filter = {"and": parts} if parts else None
     return combined
