@@ -7,6 +7,7 @@ this context, so a unit of work commits or rolls back as one.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -59,7 +60,7 @@ def _configure_sqlite(engine: Engine) -> None:
         # A writer takes the write lock up front: upgrading a read lock later can
         # fail with SQLITE_BUSY no matter how long the busy timeout is.
         write = connection.get_execution_options().get("xrm_write", False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        _raw_sql(connection, "BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 def _configure_postgresql(engine: Engine) -> None:
@@ -71,10 +72,15 @@ def _configure_postgresql(engine: Engine) -> None:
         dbapi_connection.commit()
 
 
-def _raw_pragma(conn: Connection, pragma: str) -> None:
-    # Straight to the driver: through SQLAlchemy it would open a transaction,
-    # and SQLite ignores this pragma inside one.
-    conn.connection.driver_connection.execute(pragma)  # type: ignore[union-attr]
+def _raw_sql(conn: Connection, sql: str) -> None:
+    # Straight to the driver: through SQLAlchemy a statement would open a
+    # transaction (SQLite ignores some pragmas inside one), and a BEGIN would
+    # cost as much as a read by primary key.
+    try:
+        conn.connection.driver_connection.execute(sql)  # type: ignore[union-attr]
+    except sqlite3.Error as exc:
+        # Raised as SQLAlchemy raises driver errors, so callers catch one kind.
+        raise sa.exc.DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
 
 
 class Database:
@@ -86,6 +92,11 @@ class Database:
         self._current: ContextVar[Connection | None] = ContextVar(
             f"xrm_connection_{id(self)}", default=None
         )
+        # Options set once per engine, not per connection: copying a connection
+        # with new options costs a tenth of a read by primary key.
+        self._reader = engine.execution_options(xrm_write=False)
+        self._writer = engine.execution_options(xrm_write=True)
+        self._changer = engine.execution_options(xrm_write=True, xrm_ddl=True)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> Database:
@@ -104,8 +115,7 @@ class Database:
         if current is not None:
             yield current
             return
-        with self.engine.connect() as conn:
-            conn = conn.execution_options(xrm_write=write)
+        with (self._writer if write else self._reader).connect() as conn:
             yield from self._run(conn)
 
     @contextmanager
@@ -126,16 +136,15 @@ class Database:
                 raise RuntimeError("schema changes cannot join an open record transaction")
             yield current
             return
-        with self.engine.connect() as conn:
-            conn = conn.execution_options(xrm_write=True, xrm_ddl=True)
+        with self._changer.connect() as conn:
             sqlite = self.dialect == "sqlite"
             if sqlite:
-                _raw_pragma(conn, "PRAGMA foreign_keys=OFF")
+                _raw_sql(conn, "PRAGMA foreign_keys=OFF")
             try:
                 yield from self._run(conn, check_foreign_keys=sqlite)
             finally:
                 if sqlite:
-                    _raw_pragma(conn, "PRAGMA foreign_keys=ON")
+                    _raw_sql(conn, "PRAGMA foreign_keys=ON")
 
     def _run(self, conn: Connection, check_foreign_keys: bool = False) -> Iterator[Connection]:
         token = self._current.set(conn)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from xrm_core import XRM, BrokenReference
 from xrm_core.storage.database import Database
@@ -101,3 +103,25 @@ def test_concurrent_writers_all_succeed(xrm: XRM) -> None:
 
     assert errors == []
     assert xrm.records("note").count(filter={"text": {"contains": "!"}}) == 200
+
+
+def test_a_writer_kept_out_by_another_gets_sqlalchemys_error(sqlite_url: str) -> None:
+    # The worker and the API catch sqlalchemy's OperationalError ("the database
+    # is not answering"); a BEGIN sent straight to the driver must raise it too.
+    holder = Database.from_url(sqlite_url)
+    waiter = Database.from_url(sqlite_url)
+
+    @sa.event.listens_for(waiter.engine, "connect")
+    def give_up_at_once(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA busy_timeout=0")
+
+    try:
+        with holder.transaction() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+            with pytest.raises(sa.exc.OperationalError, match="locked"), waiter.transaction():
+                pass
+        with waiter.transaction() as conn:  # and it works once the lock is gone
+            assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 0
+    finally:
+        holder.dispose()
+        waiter.dispose()
