@@ -90,7 +90,7 @@ class Sizes:
 
 
 FULL = Sizes(1_000, 20_000, 8, 10.0, 3.0, 3)
-SMOKE = Sizes(50, 300, 8, 1.0, 0.3, 1)
+SMOKE = Sizes(50, 300, 8, 0.3, 0.1, 1)
 
 #: Ours against the bare endpoint, as a throughput.
 REST_TARGET = 0.6

@@ -57,7 +57,7 @@ class Sizes:
 
 
 FULL = Sizes(10_000, 2_000, 5, 20_000, 5)
-SMOKE = Sizes(500, 100, 2, 500, 2)
+SMOKE = Sizes(100, 20, 1, 100, 1)
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ class Sizes:
 
 
 FULL = Sizes(1_000_000, 1_000, 1_000, 21, 50_000, 9)
-SMOKE = Sizes(20_000, 200, 1_000, 5, 2_000, 2)
+SMOKE = Sizes(5_000, 100, 250, 3, 500, 2)
 
 # ratio = ours / raw, as in the core suite.
 PAGE_TARGET = 1.5
