@@ -35,6 +35,8 @@ from xrm_core.storage.ddl import Catalog
 from xrm_core.transfer import Exports, Imports
 
 if TYPE_CHECKING:
+    from argon2 import PasswordHasher
+
     from xrm_core.security.auth import Authenticator
 
 _NO_CALLER = (
@@ -87,6 +89,9 @@ class XRM:
         self.metadata_service.recorders.append(self.audit_log.metadata_change)
         #: Who acts through this object; None until :meth:`as_user` or :meth:`as_system`.
         self.caller: Caller | None = None
+        #: How new passwords are hashed; None: argon2-cffi's defaults (RFC 9106). Logins
+        #: rehash a password stored with other parameters. Test suites set cheap ones.
+        self.password_hasher: PasswordHasher | None = None
 
     @classmethod
     def from_url(
@@ -186,7 +191,13 @@ class XRM:
         """Passwords, logins and API tokens; managing them acts as this XRM's caller."""
         from xrm_core.security.auth import Authenticator
 
-        return Authenticator(self.db, self.metadata_service, self.security_service, self.caller)
+        return Authenticator(
+            self.db,
+            self.metadata_service,
+            self.security_service,
+            self.caller,
+            hasher=self.password_hasher,
+        )
 
     @property
     def actions(self) -> ActionService:

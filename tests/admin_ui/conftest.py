@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 from starlette.testclient import TestClient
 
@@ -44,6 +45,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PASSWORD = {"admin": "admin-password-1", "clerk": "clerk-password-1"}
+#: Argon2 at its cheapest, for the in-process tests (the live server keeps the defaults).
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 #: How many accounts (and so on) each plugin's demo data makes for the UI tests.
 DEMO_SIZE = 5
 
@@ -194,6 +197,8 @@ class Admin:
 def inprocess(db_url: str, tmp_path: Path) -> Iterator[Admin]:
     """The admin UI in-process on an empty database (SQLite and PostgreSQL), not signed in."""
     xrm = XRM.from_url(db_url, export_dir=tmp_path / "exports")
+    # Seconds of argon2 per test otherwise (hashing two passwords, checking one at sign-in).
+    xrm.password_hasher = CHEAP_HASHER
     system = xrm.as_system("tests")
     system.security.install()
     for name, role in (("admin", "System Administrator"), ("clerk", "Basic User")):

@@ -126,6 +126,18 @@ def test_an_older_hash_is_upgraded_at_login(org: Org) -> None:
     assert org.auth(hasher=None).login("ada", PASSWORD).user_id == org.ada
 
 
+def test_xrm_auth_hashes_with_the_parameters_the_xrm_is_given(org: Org) -> None:
+    org.xrm.password_hasher = FAST
+    org.xrm.auth.set_password(org.ada, PASSWORD)
+    assert org.xrm.as_user(org.ada).auth.login("ada", PASSWORD).user_id == org.ada
+    [row] = org.rows(credential_table)
+    assert row["password_hash"].startswith("$argon2id$v=19$m=8,t=1,p=1$")  # and not rehashed
+    org.xrm.password_hasher = None  # the defaults: the next login upgrades the hash
+    assert org.xrm.auth.login("ada", PASSWORD).user_id == org.ada
+    [row] = org.rows(credential_table)
+    assert row["password_hash"].startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+
+
 def test_every_bad_login_fails_with_the_same_error(org: Org) -> None:
     auth = org.auth()
     auth.set_password(org.ada, PASSWORD)

@@ -533,6 +533,7 @@ def _matches(hasher: PasswordHasher, hashed: str, password: str) -> bool:
 
 
 @cache
+@cache  # one for the process: an API call makes an Authenticator to check its token
 def _default_hasher() -> PasswordHasher:
     # argon2-cffi's defaults follow RFC 9106's second recommended option (argon2id,
     # 64 MiB, 3 passes); when they change, logins rehash old passwords.
