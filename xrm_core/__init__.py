@@ -52,6 +52,7 @@ from xrm_core.records.service import RecordService
 from xrm_core.security.caller import Caller
 from xrm_core.security.explain import Explanation
 from xrm_core.security.predicates import Rule
+from xrm_core.timeline import TimelineEntry
 from xrm_core.version import __version__
 from xrm_core.xrm import XRM
 
@@ -113,6 +114,7 @@ __all__ = [
     "Safety",
     "Step",
     "Subscriber",
+    "TimelineEntry",
     "TooManyAttempts",
     "UnknownAction",
     "UnknownEntity",

@@ -24,7 +24,7 @@ _renames_option = click.option(
     "renames",
     multiple=True,
     metavar="ENTITY.OLD=NEW",
-    help="Rename a field, keeping its values (repeat for several).",
+    help="Rename a field or relationship, keeping its values (repeat for several).",
 )
 _confirm_option = click.option(
     "--confirm", is_flag=True, help="Allow destructive steps (dropped values are exported first)."

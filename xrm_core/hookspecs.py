@@ -31,8 +31,11 @@ from xrm_core.plugins.declarations import (
     RoleSpec,
 )
 from xrm_core.security.predicates import Rule
+from xrm_core.timeline import TimelineEntry
 
 if TYPE_CHECKING:
+    import uuid
+
     # Starlette is needed only by plugins that serve HTTP routes.
     from starlette.routing import BaseRoute
 
@@ -176,4 +179,20 @@ def xrm_startup(xrm: XRM) -> None:
     dependency order; ``xrm`` acts in the system context. For caches and
     connections to outside services, not for schema changes (those belong to
     install and upgrade). Returns nothing.
+    """
+
+
+@hookspec
+def xrm_timeline_entries(
+    xrm: XRM, entity: str, record_id: uuid.UUID, limit: int
+) -> Sequence[TimelineEntry]:
+    """Entries the plugin adds to a record's timeline (the activities regarding it).
+
+    Called by ``xrm.timeline(entity, record_id)`` (the record page, ``GET
+    /api/v1/{entity}/{id}/timeline``) once per started plugin, after checking
+    that the caller may read the record. ``xrm`` acts as that caller: read through
+    ``xrm.records(...)`` so that their permissions apply. Returns at most
+    ``limit`` :class:`~xrm_core.TimelineEntry` values, newest first (the core
+    merges them with the record's audit entries and keeps the newest
+    ``limit``); an empty list when the plugin has nothing for this entity.
     """

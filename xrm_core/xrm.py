@@ -21,7 +21,8 @@ from xrm_core.events.model import Event
 from xrm_core.events.outbox import Outbox
 from xrm_core.events.webhook_delivery import WebhookRegistry
 from xrm_core.events.webhooks import Webhooks
-from xrm_core.metadata.definition import EntityDefinition
+from xrm_core.metadata.core_parts import check_core_parts
+from xrm_core.metadata.definition import EntityDefinition, titles_after_renames
 from xrm_core.metadata.plan import Plan
 from xrm_core.metadata.service import HistoryEntry, MetadataService, Renames, Schema
 from xrm_core.plugins.lifecycle import PluginService
@@ -32,6 +33,7 @@ from xrm_core.security.caller import Caller
 from xrm_core.security.service import CORE, SecurityService
 from xrm_core.storage.database import Database
 from xrm_core.storage.ddl import Catalog
+from xrm_core.timeline import DEFAULT_LIMIT, TimelineEntry, TimelineSources, record_timeline
 from xrm_core.transfer import Exports, Imports
 
 if TYPE_CHECKING:
@@ -86,6 +88,8 @@ class XRM:
         self.webhook_registry = WebhookRegistry(db, self.events)
         #: Operations plugins declare (``lead.qualify``); run them through :attr:`actions`.
         self.action_registry = ActionRegistry()
+        #: The started plugins that add entries to records' timelines (see :meth:`timeline`).
+        self.timeline_sources = TimelineSources()
         self.metadata_service.recorders.append(self.audit_log.metadata_change)
         #: Who acts through this object; None until :meth:`as_user` or :meth:`as_system`.
         self.caller: Caller | None = None
@@ -279,6 +283,16 @@ class XRM:
         entity, _, verb = name.partition(".")
         return verb in EVENT_NAMES.values() and self.metadata_service.exists(entity)
 
+    def timeline(
+        self, entity: str, record_id: uuid.UUID | str, *, limit: int = DEFAULT_LIMIT
+    ) -> list[TimelineEntry]:
+        """A record's timeline as this XRM's caller may see it, newest first.
+
+        Its audit entries and what the started plugins add through
+        ``xrm_timeline_entries`` (see :func:`xrm_core.timeline.record_timeline`).
+        """
+        return record_timeline(self, entity, record_id, limit=limit)
+
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """A unit of work: every record call inside commits or rolls back together."""
@@ -353,6 +367,8 @@ class MetadataGate:
         loses, duplicates a new key meets.)
         """
         self._customizer()
+        check_core_parts(schemas, renames, self._is_core)
+        schemas = titles_after_renames(schemas, renames)
         return self.service.plan(schemas, renames=renames)
 
     def plan_drop(self, name: str) -> Plan:
@@ -372,6 +388,8 @@ class MetadataGate:
     ) -> Plan:
         """Create or change entities (see :meth:`MetadataService.define`)."""
         actor = self._customizer()
+        check_core_parts(schemas, renames, self._is_core)
+        schemas = titles_after_renames(schemas, renames)
         return self.service.define(
             schemas, renames=renames, confirm=confirm, owner=owner, actor=actor
         )
@@ -382,6 +400,9 @@ class MetadataGate:
         if self.service.exists(name) and self.service.owner(name) == CORE:
             raise AccessDenied(f"{name!r} is a core entity: security depends on it")
         return self.service.drop(name, confirm=confirm, actor=actor)
+
+    def _is_core(self, name: str) -> bool:
+        return self.service.exists(name) and self.service.owner(name) == CORE
 
     def _customizer(self) -> Caller:
         if self.caller is None:

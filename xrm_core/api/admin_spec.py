@@ -58,6 +58,33 @@ _TIMES = [
     query_param("since", {"type": "string", "format": "date-time"}, "From (inclusive)."),
     query_param("until", {"type": "string", "format": "date-time"}, "Until (exclusive)."),
 ]
+_ID_OR_NULL: dict[str, Any] = {"type": ["string", "null"], "format": "uuid"}
+_TIMELINE_ENTRY: dict[str, Any] = {
+    "at": {"type": "string", "format": "date-time"},
+    "source": {"type": "string", "description": "audit, or a plugin's word (activity)"},
+    "kind": {"type": "string"},
+    "title": {"type": "string"},
+    "text": {"type": "string"},
+    "entity": {"type": ["string", "null"]},
+    "record_id": _ID_OR_NULL,
+    "actor_id": _ID_OR_NULL,
+    "changes": OBJECT,
+}
+TIMELINE: dict[str, Any] = {
+    "type": "object",
+    "description": "A record's timeline, newest first: audit entries and what plugins add.",
+    "required": ["items"],
+    "properties": {
+        "items": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": list(_TIMELINE_ENTRY),
+                "properties": _TIMELINE_ENTRY,
+            },
+        }
+    },
+}
 _CONFIRM = query_param("confirm", {"type": "boolean"}, "Confirm a plan that drops data.")
 
 
@@ -101,7 +128,7 @@ def metadata_paths(spec: Spec) -> dict[str, dict[str, Any]]:
                     "type": ["object", "array"],
                     "description": "JSON Schema documents",
                 },
-                "renames": {"type": "object", "description": "{entity: {old_field: new_field}}"},
+                "renames": {"type": "object", "description": "{entity: {old: new}}"},
                 "confirm": {"type": "boolean", "default": False},
             },
         },
@@ -237,6 +264,22 @@ def operations_paths(spec: Spec) -> dict[str, dict[str, Any]]:
                 page,
                 (400, 403, 404),
                 parameters=[path_param("id"), LIMIT, CURSOR],
+            )
+        }
+        paths[f"{one}/timeline"] = {
+            "get": operation(
+                spec,
+                f"Timeline of a {entity.name}",
+                f"timeline_{entity.name}",
+                entity.name,
+                ("200", json_answer(spec, "Timeline entries, newest first", TIMELINE)),
+                (400, 403, 404),
+                parameters=[
+                    path_param("id"),
+                    query_param(
+                        "limit", {"type": "integer", "minimum": 1, "maximum": 200}, "At most."
+                    ),
+                ],
             )
         }
         paths[f"{one}/explain"] = {

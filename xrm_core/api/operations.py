@@ -5,6 +5,8 @@
   one unit of work, event);
 - ``GET /api/v1/{entity}/{id}/audit`` and ``/api/v1/audit/...`` read the audit
   log through ``xrm.audit``, which decides who may read what;
+- ``GET /api/v1/{entity}/{id}/timeline`` is ``xrm.timeline``: the record's audit
+  entries and what plugins add (activities), newest first;
 - ``GET /api/v1/{entity}/{id}/explain`` asks ``xrm.security.explain`` why a
   user may (or may not) do something with a record.
 """
@@ -28,6 +30,8 @@ from xrm_core.audit.log import MAX_LIMIT
 from xrm_core.context import correlation_id
 from xrm_core.errors import InvalidActionOutput
 from xrm_core.security.explain import Explanation
+from xrm_core.timeline import DEFAULT_LIMIT as TIMELINE_LIMIT
+from xrm_core.timeline import MAX_LIMIT as TIMELINE_MAX
 
 logger = logging.getLogger("xrm.api")
 
@@ -46,6 +50,7 @@ def routes() -> list[BaseRoute]:
         Route(_E + "/$actions/{name}", endpoint(run_collection_action), methods=["POST"]),
         Route(_E + "/{id}/actions/{name}", endpoint(run_record_action), methods=["POST"]),
         Route(_E + "/{id}/audit", endpoint(audit_record), methods=["GET"]),
+        Route(_E + "/{id}/timeline", endpoint(timeline), methods=["GET"]),
         Route(_E + "/{id}/explain", endpoint(explain), methods=["GET"]),
     ]
 
@@ -153,6 +158,16 @@ def _entry(entry: AuditEntry) -> dict[str, Any]:
         "changes": dict(entry.changes),
         "cursor": entry.cursor,
     }
+
+
+# -- timeline --------------------------------------------------------------------
+
+
+def timeline(call: Call) -> dict[str, Any]:
+    """A record's timeline, newest first (whoever may read the record)."""
+    limit = inputs.number(call.request, "limit", TIMELINE_LIMIT, 1, TIMELINE_MAX)
+    entries = call.xrm.timeline(call.params["entity"], call.params["id"], limit=limit)
+    return {"items": [e.to_dict() for e in entries]}
 
 
 # -- explain ---------------------------------------------------------------------

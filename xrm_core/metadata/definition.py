@@ -228,6 +228,9 @@ class EntityDefinition:
     relationships: tuple[ManyToMany, ...] = ()
     #: Changes of this entity's records go to the audit log.
     audited: bool = True
+    #: ``x-xrm.title_field``: the fields whose values, joined by a space, name a
+    #: record (empty: not declared; interfaces then choose for themselves).
+    title_fields: tuple[str, ...] = ()
     schema: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def field(self, name: str) -> FieldDefinition:
@@ -377,8 +380,53 @@ def parse(doc: Mapping[str, Any]) -> EntityDefinition:
         indexes=indexes,
         relationships=relationships,
         audited=bool(xrm.get("audit", True)),
+        title_fields=title_field_names(xrm.get("title_field")),
         schema=doc,
     )
+
+
+def title_field_names(value: Any) -> tuple[str, ...]:
+    """``x-xrm.title_field`` (a field name, or a list of them) as a tuple of names."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list):
+        return tuple(v for v in value if isinstance(v, str))
+    return ()
+
+
+def titles_after_renames(schemas: Any, renames: Mapping[str, Mapping[str, str]] | None) -> Any:
+    """``schemas`` (one definition or a list) with each ``x-xrm.title_field`` following
+    its entity's ``renames`` (``{entity: {old: new}}``).
+
+    A title field renamed in the same change keeps naming the records: the
+    author need not repeat the rename there. Nothing given is changed; anything
+    but a definition naming a renamed field comes back as it was (the checker
+    reports what is wrong with it).
+    """
+    if not renames:
+        return schemas
+    if isinstance(schemas, list | tuple):
+        return [_title_after_renames(s, renames) for s in schemas]
+    return _title_after_renames(schemas, renames)
+
+
+def _title_after_renames(schema: Any, renames: Mapping[str, Mapping[str, str]]) -> Any:
+    xrm = schema.get("x-xrm") if isinstance(schema, Mapping) else None
+    props = schema.get("properties") if isinstance(schema, Mapping) else None
+    if not isinstance(xrm, Mapping) or not isinstance(props, Mapping):
+        return schema
+    entity_renames = renames.get(xrm["name"]) if isinstance(xrm.get("name"), str) else None
+    title = xrm.get("title_field")
+    names = [title] if isinstance(title, str) else title
+    if not isinstance(entity_renames, Mapping) or not isinstance(names, list):
+        return schema
+    moved = [
+        entity_renames.get(n, n) if isinstance(n, str) and n not in props else n for n in names
+    ]
+    if moved == names:
+        return schema
+    followed = moved[0] if isinstance(title, str) else moved
+    return {**schema, "x-xrm": {**xrm, "title_field": followed}}
 
 
 def parse_field(name: str, prop: Mapping[str, Any], required: bool) -> FieldDefinition:

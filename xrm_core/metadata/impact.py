@@ -21,6 +21,7 @@ from pydantic_core import to_jsonable_python
 from sqlalchemy.engine import Connection
 
 from xrm_core.errors import DuplicateRecord, Problem, pointer
+from xrm_core.metadata import link_impact
 from xrm_core.metadata.definition import EntityDefinition
 from xrm_core.metadata.models import convert_value
 from xrm_core.metadata.plan import LOSSY_NOTE, Plan, Safety, Step
@@ -59,6 +60,8 @@ def measure(
                 )
                 details |= {"index": key, "duplicates": sum(1 for n in counts.values() if n > 1)}
             step = replace(step, safety=safety, description=description, details=details)
+        elif step.action == "convert_attribute":
+            step = link_impact.measured(conn, catalog, step, by_name[step.entity])
         elif step.action == "add_index":
             wanted_entity = by_name[step.entity]
             old_names = {f: renamed.get((step.entity, f), f) for f in wanted_entity.field_names}
@@ -219,6 +222,8 @@ def _losses(
         yield part, _rows(conn, query.where(table.c[f.columns[0]] == step.entity))
     elif step.action == "remove_relationship" and step.field is not None:
         yield step.field, _rows(conn, sa.select(catalog.link_tables[step.entity, step.field]))
+    elif step.action in link_impact.LOSSY:
+        yield from link_impact.losses(conn, catalog, step, new)
 
 
 def _rows(conn: Connection, query: sa.Select[Any]) -> Rows:

@@ -16,6 +16,7 @@ from typing import Any
 
 from xrm_core.errors import DefinitionError, Problem, pointer
 from xrm_core.metadata.definition import EntityDefinition, FieldDefinition, Kind, humanize
+from xrm_core.metadata.renames import check_renames
 
 _TEXTUAL = frozenset({Kind.STRING, Kind.TEXT, Kind.EMAIL, Kind.PHONE, Kind.URL, Kind.CHOICE})
 _NUMERIC = frozenset({Kind.INTEGER, Kind.DECIMAL, Kind.MONEY})
@@ -83,6 +84,12 @@ ACTIONS = (
     "drop_index",
     "add_relationship",
     "remove_relationship",
+    "rename_relationship",
+    "change_relationship",
+    "add_attribute",
+    "remove_attribute",
+    "convert_attribute",
+    "change_attribute",
     "clear_references",
 )
 
@@ -130,7 +137,8 @@ def diff(
 ) -> list[Step]:
     """Steps turning ``current`` into ``wanted`` (entities not named are untouched).
 
-    ``renames`` maps an entity name to ``{old_field: new_field}``.
+    ``renames`` maps an entity name to ``{old_name: new_name}``, each the name
+    of a field or of a many-to-many relationship.
     """
     steps: list[Step] = []
     wanted = list(wanted)
@@ -142,7 +150,7 @@ def diff(
             )
             continue
         entity_renames = (renames or {}).get(new.name, {})
-        _check_renames(old, new, entity_renames)
+        check_renames(old, new, entity_renames)
         try:
             steps.extend(_diff_entity(old, new, entity_renames))
         except DefinitionError as error:
@@ -174,41 +182,27 @@ def _diff_entity(
             f"cannot change the ownership of entity {old.name!r}",
             [Problem(pointer("x-xrm", "ownership"), "ownership cannot change once defined")],
         )
+    # Relationship planning builds on this module's field classification.
+    from xrm_core.metadata import relationship_plan
+
+    fields = {a: b for a, b in renames.items() if old.has_field(a)}  # the rest: relationships
     steps: list[Step] = []
     if _entity_labels(old) != _entity_labels(new):
         steps.append(Step("change_entity", new.name, Safety.SAFE, f"change labels of {new.name!r}"))
-    steps.extend(_field_steps(old, new, renames))
-    steps.extend(_index_steps(old, new, renames))
-    steps.extend(_relationship_steps(old, new))
+    # Metadata only (no DDL), like labels; a renamed title field is the same title.
+    if tuple(renames.get(n, n) for n in old.title_fields) != new.title_fields:
+        title = ", ".join(new.title_fields) or "none declared"
+        steps.append(
+            Step("change_entity", new.name, Safety.SAFE, f"name {new.name!r} records by: {title}")
+        )
+    steps.extend(_field_steps(old, new, fields))
+    steps.extend(_index_steps(old, new, fields))
+    steps.extend(relationship_plan.relationship_steps(old, new, renames))
     return steps
 
 
 def _entity_labels(d: EntityDefinition) -> tuple[Any, ...]:
     return (d.label, d.plural, d.schema.get("description"), d.audited)
-
-
-def _check_renames(
-    old: EntityDefinition, new: EntityDefinition, renames: Mapping[str, str]
-) -> None:
-    problems = []
-    targets = list(renames.values())
-    for src, dst in renames.items():
-        if not old.has_field(src):
-            problems.append(Problem(pointer("renames", src), f"no field {src!r} to rename"))
-        elif not new.has_field(dst):
-            problems.append(Problem(pointer("renames", src), f"new name {dst!r} is not defined"))
-        elif new.has_field(src):
-            problems.append(Problem(pointer("renames", src), f"{src!r} is still defined"))
-        elif old.has_field(dst):
-            problems.append(
-                Problem(pointer("renames", src), f"{dst!r} is already a field: remove it first")
-            )
-        elif targets.count(dst) > 1:
-            problems.append(
-                Problem(pointer("renames", src), f"several fields are renamed to {dst!r}")
-            )
-    if problems:
-        raise DefinitionError(f"bad renames for entity {old.name!r}", problems)
 
 
 def _field_steps(
@@ -255,7 +249,7 @@ def _field_steps(
                 before = dataclasses.replace(
                     before, name=f.name, label=f.label if derived else before.label
                 )
-            for step in _change_steps(new.name, before, f):
+            for step in change_steps(new.name, before, f):
                 if step.action == "convert_field" and source != f.name:
                     # The values to convert are read before the rename, under the old name.
                     step = dataclasses.replace(step, details={**step.details, "from": source})
@@ -263,15 +257,31 @@ def _field_steps(
     return steps
 
 
-def _change_steps(entity: str, old: FieldDefinition, new: FieldDefinition) -> list[Step]:
-    where = f"{entity}.{new.name}"
+def change_steps(
+    entity: str,
+    old: FieldDefinition,
+    new: FieldDefinition,
+    *,
+    where: str | None = None,
+    at: tuple[str | int, ...] | None = None,
+    noun: str = "field",
+) -> list[Step]:
+    """The ``convert_field`` or ``change_field`` step (or none) of a field that changed.
+
+    The one classification of a field's change, used for link attributes too:
+    ``where`` names it in descriptions (``entity.field``), ``at`` points at it
+    in the document (``/properties/field``), ``noun`` says what it is.
+    Raises :class:`DefinitionError` for a change no data could follow.
+    """
+    where = where or f"{entity}.{new.name}"
+    at = at or ("properties", new.name)
     if old.kind != new.kind or _storage(old) != _storage(new):
         if old.kind in _UNCONVERTIBLE or new.kind in _UNCONVERTIBLE:
             raise DefinitionError(
-                f"cannot change field {where} from {old.kind} to {new.kind}",
+                f"cannot change {noun} {where} from {old.kind} to {new.kind}",
                 [
                     Problem(
-                        pointer("properties", new.name),
+                        pointer(*at),
                         "lookups cannot change kind; add a new field and remove this one",
                     )
                 ],
@@ -283,7 +293,7 @@ def _change_steps(entity: str, old: FieldDefinition, new: FieldDefinition) -> li
                 "convert_field",
                 entity,
                 _conversion_safety(old, new, safe),
-                f"convert field {where} from {_describe(old)} to {_describe(new)}"
+                f"convert {noun} {where} from {_describe(old)} to {_describe(new)}"
                 + ("" if safe else LOSSY_NOTE),
                 field=new.name,
                 details={"from_kind": old.kind.value, "to_kind": new.kind.value},
@@ -292,7 +302,7 @@ def _change_steps(entity: str, old: FieldDefinition, new: FieldDefinition) -> li
     if old.target != new.target or not _widens(old, new):
         raise DefinitionError(
             f"cannot change the target of lookup {where}",
-            [Problem(pointer("properties", new.name, "x-xrm"), "add a new lookup instead")],
+            [Problem(pointer(*at, "x-xrm"), "add a new lookup instead")],
         )
     if old == new:
         return []
@@ -301,7 +311,7 @@ def _change_steps(entity: str, old: FieldDefinition, new: FieldDefinition) -> li
             "change_field",
             entity,
             _rule_safety(old, new),
-            f"change field {where}: {', '.join(_changed_rules(old, new))}",
+            f"change {noun} {where}: {', '.join(_changed_rules(old, new))}",
             field=new.name,
         )
     ]
@@ -432,38 +442,5 @@ def _index_steps(
                     f"({', '.join(fields)})",
                     details={"index": name},
                 )
-            )
-    return steps
-
-
-def _relationship_steps(old: EntityDefinition, new: EntityDefinition) -> list[Step]:
-    before = {r.name: r for r in old.relationships}
-    after = {r.name: r for r in new.relationships}
-    steps = []
-    for name in before.keys() - after.keys():
-        steps.append(
-            Step(
-                "remove_relationship",
-                new.name,
-                Safety.DESTRUCTIVE,
-                f"remove relationship {new.name}.{name} and its links",
-                field=name,
-            )
-        )
-    for name in after.keys() - before.keys():
-        steps.append(
-            Step(
-                "add_relationship",
-                new.name,
-                Safety.SAFE,
-                f"add relationship {new.name}.{name} to {after[name].target!r}",
-                field=name,
-            )
-        )
-    for name in before.keys() & after.keys():
-        if before[name] != after[name]:
-            raise DefinitionError(
-                f"cannot change relationship {new.name}.{name} in place",
-                [Problem(pointer("x-xrm", "relationships"), "remove it and add a new one")],
             )
     return steps

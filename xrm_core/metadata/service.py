@@ -28,7 +28,7 @@ from xrm_core.errors import (
     pointer,
 )
 from xrm_core.ids import new_id
-from xrm_core.metadata import dropping, impact
+from xrm_core.metadata import dropping, impact, link_impact
 from xrm_core.metadata import plan as planning
 from xrm_core.metadata.definition import EntityDefinition, normalize, parse
 from xrm_core.metadata.models import RecordValidator, compile_validator
@@ -402,6 +402,7 @@ class MetadataService:
             for s in plan.steps
             if s.action == "convert_field"
         }
+        link_conversions = link_impact.conversions(conn, old_catalog, plan, new)
         try:
             ddl = [s for s in plan.steps if s.action not in planning.DATA_ACTIONS]
             SchemaChanger(conn, old_catalog, new_catalog).apply(ddl)
@@ -414,6 +415,7 @@ class MetadataService:
                         .values({field: sa.bindparam("_value")}),
                         values,
                     )
+            link_impact.write(conn, new_catalog, link_conversions)
         except sa.exc.IntegrityError as exc:
             # What the measurement cannot foresee (say, a converted value now
             # duplicating another under a key of several fields); the transaction rolls back.

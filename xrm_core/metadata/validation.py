@@ -54,6 +54,7 @@ _DATABASE_COLUMNS = frozenset({"ctid", "xmin", "xmax", "cmin", "cmax", "tableoid
 RESERVED_ENTITY_NAMES = frozenset(
     {"metadata", "plugins", "webhooks", "imports", "exports", "audit", "me"}
 )
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
 # Far deeper than any entity definition needs, and shallow enough that copying
 # and storing the document never meets Python's recursion limit.
 MAX_DEPTH = 32
@@ -231,6 +232,7 @@ def _check_semantics(doc: Mapping[str, Any], known: Collection[str]) -> Iterator
             yield from _check_index(index, kinds, ("x-xrm", key, i))
     yield from _check_index_names(xrm, kinds, props)
     yield from _check_relationships(xrm, kinds, known)
+    yield from _check_title_field(xrm, kinds)
 
 
 def _check_columns(kinds: Mapping[str, Kind], xrm: Mapping[str, Any]) -> Iterator[Problem]:
@@ -448,3 +450,23 @@ def _check_relationships(
                         pointer(*path, "attributes", name, "x-xrm", flag),
                         f"link attributes cannot be {flag}",
                     )
+
+
+def _check_title_field(xrm: Mapping[str, Any], kinds: Mapping[str, Kind]) -> Iterator[Problem]:
+    """``x-xrm.title_field`` names fields of the entity that hold text."""
+    title = xrm.get("title_field")
+    names = [title] if isinstance(title, str) else _list(title)
+    for name in names:
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            continue  # the meta-schema reports it
+        kind = kinds.get(name)
+        if kind is None:
+            why = (
+                f"title field {name!r} is not a field of this entity "
+                "(to remove the field that names the records, change title_field too)"
+            )
+        elif kind not in TEXT_KINDS:
+            why = f"title field {name!r} is of kind {kind.value!r}; a title is made of text fields"
+        else:
+            continue
+        yield Problem(pointer("x-xrm", "title_field"), why)

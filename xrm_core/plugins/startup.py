@@ -35,7 +35,8 @@ def start(xrm: XRM, pm: pluggy.PluginManager, *, installed_only: bool = False) -
     — what a process serving a database does (the server, ``xrm worker``) —
     so are the plugins the database has not installed: their handlers have no
     business with it, even when it has entities of the same names.
-    ``xrm_startup`` gets ``xrm`` in the system context.
+    ``xrm_startup`` gets ``xrm`` in the system context. The started plugins are
+    the ones ``xrm.timeline`` asks for ``xrm_timeline_entries``.
     """
     with xrm.db.transaction(write=False) as conn:
         present = ledger.installed(conn)
@@ -59,6 +60,7 @@ def start(xrm: XRM, pm: pluggy.PluginManager, *, installed_only: bool = False) -
             xrm.security_service.add_rule(
                 rule.entity, rule.name, rule.build, mode=rule.mode, privileges=rule.privileges
             )
+    xrm.timeline_sources.use(pm, order)
     system = xrm if xrm.caller is not None and xrm.caller.is_system else None
     call_each(pm, "xrm_startup", order, xrm=system or xrm.as_system("plugin start-up"))
     return order

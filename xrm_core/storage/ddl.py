@@ -26,6 +26,7 @@ from xrm_core.storage.tables import (
     field_columns,
     foreign_key_name,
     index_name,
+    primary_key_name,
 )
 
 #: The order in which step actions run: removals before additions, so a name
@@ -37,11 +38,17 @@ PHASES = (
     "remove_field",
     "rename_field",
     "convert_field",
+    "rename_relationship",
+    "remove_attribute",
+    "convert_attribute",
     "create_entity",
     "add_field",
     "change_field",
     "change_entity",
     "add_relationship",
+    "add_attribute",
+    "change_attribute",
+    "change_relationship",
     "add_index",
 )
 
@@ -189,6 +196,74 @@ class SchemaChanger:
     def remove_relationship(self, step: Step) -> None:
         assert step.field is not None
         self.old.link_tables[step.entity, step.field].drop(self.conn)
+
+    def rename_relationship(self, step: Step) -> None:
+        """Rename the link table, its primary key and its index: the links stay.
+
+        The old names are freed, so a relationship may take the old name later.
+        """
+        assert step.field is not None
+        before = self.old.link_tables[step.entity, step.details["from"]]
+        after = self.new.link_tables[step.entity, step.field]
+        (old_index,), (new_index,) = before.indexes, after.indexes
+        if self.sqlite:
+            # SQLite has no ALTER INDEX; index names are file-wide, so it goes too.
+            old_index.drop(self.conn)
+            self.ops.rename_table(before.name, after.name)
+            new_index.create(self.conn)
+            return
+        self.ops.rename_table(before.name, after.name)
+        quote = self.conn.dialect.identifier_preparer.quote
+        for old, new in (
+            (primary_key_name(before.name), primary_key_name(after.name)),
+            (str(old_index.name), str(new_index.name)),
+        ):
+            # Renaming the primary key constraint renames its index, the other index directly.
+            self.conn.exec_driver_sql(f"ALTER INDEX {quote(old)} RENAME TO {quote(new)}")
+
+    def add_attribute(self, step: Step) -> None:
+        attribute = self._attribute(self.new, step)
+        with self._alter(self._link(step)) as alter:
+            for column in field_columns(attribute):
+                alter.add_column(column)
+
+    def remove_attribute(self, step: Step) -> None:
+        name = step.details["attribute"]
+        with self._alter(self._link(step)) as alter:
+            alter.drop_column(name)
+
+    def convert_attribute(self, step: Step) -> None:
+        """Change the column type; the metadata service rewrites the values after.
+
+        As for a field (:meth:`convert_field`): the old values are cleared first.
+        """
+        attribute = self._attribute(self.new, step)
+        (column,) = field_columns(attribute)
+        link = self._link(step)
+        if self.sqlite:
+            bare = sa.table(link, sa.column(attribute.name))
+            self.conn.execute(bare.update().values({attribute.name: None}))
+        with self._alter(link) as alter:
+            alter.alter_column(
+                attribute.name, type_=column.type, postgresql_using="NULL", existing_nullable=True
+            )
+
+    def change_attribute(self, step: Step) -> None:
+        """Rules live in the record service (link attributes are all nullable columns)."""
+
+    def change_relationship(self, step: Step) -> None:
+        """Labels are metadata only."""
+
+    def _link(self, step: Step) -> str:
+        """The name of the link table an attribute step changes (renamed by then)."""
+        assert step.field is not None
+        return self.new.link_tables[step.entity, step.field].name
+
+    @staticmethod
+    def _attribute(catalog: Catalog, step: Step) -> FieldDefinition:
+        assert step.field is not None
+        rel = catalog.definitions[step.entity].relationship(step.field)
+        return next(a for a in rel.attributes if a.name == step.details["attribute"])
 
     @staticmethod
     def _field(catalog: Catalog, step: Step) -> FieldDefinition:

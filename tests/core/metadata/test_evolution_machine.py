@@ -199,7 +199,8 @@ class Evolution(RuleBasedStateMachine):
         new = self.xrm.metadata.get(self.entity)
         for record in self.records.values():
             for src, dst in renames.items():
-                record[dst] = record.pop(src)
+                if src in record:  # a field: a relationship's links are not in the record
+                    record[dst] = record.pop(src)
         for step in applied.steps:
             if step.action == "remove_field" and step.field:
                 field = old.field(step.field)
@@ -328,6 +329,22 @@ class Evolution(RuleBasedStateMachine):
             for record_id in list(self.records)[:2]:
                 self.xrm.records(self.entity).link(record_id, name, target)
             self.links[name] = set(list(self.records)[:2])
+
+    @precondition(lambda self: self.relationships)
+    @rule(data=st.data(), name=st.sampled_from(["tags", "peers", "labels"]), weighted=st.booleans())
+    def rename_relationship(self, data: st.DataObject, name: str, weighted: bool) -> None:
+        """Rename a relationship (its attribute added or removed too), maybe onto a taken name."""
+        old = data.draw(st.sampled_from(self.relationships))
+        rel: dict[str, Any] = {"name": name, "target": old["target"]}
+        if weighted:
+            rel["attributes"] = {"weight": {"type": "integer"}}
+        rels = [rel if r is old else r for r in self.relationships]
+        renames, confirm = {old["name"]: name}, data.draw(st.booleans())
+        if self.evolve(self.doc(relationships=rels), renames=renames, confirm=confirm):
+            self.relationships = rels
+            self.links[name] = self.links.pop(old["name"])
+            found = self.xrm.records(self.entity).links_of(list(self.records), name)
+            assert {str(i) for i, links in found.items() if links} == self.links[name]
 
     @precondition(lambda self: self.relationships)
     @rule(data=st.data(), confirm=st.booleans())

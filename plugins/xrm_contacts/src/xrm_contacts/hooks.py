@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import functools
 import json
+import uuid
 from importlib import metadata, resources
 from typing import Any
 
-from xrm_core import XRM, Action, Subscriber, hookimpl
+from xrm_core import XRM, Action, Subscriber, TimelineEntry, hookimpl
 
 from xrm_contacts import actions, demo
 from xrm_contacts.duplicates import refuse_duplicates
+from xrm_contacts.timeline import entries
 
 
 @hookimpl
@@ -35,6 +37,14 @@ def xrm_entity_schemas() -> list[dict[str, Any]]:
 def xrm_actions() -> list[Action]:
     """timeline, find_duplicates and merge (see docs/contacts.md)."""
     return actions.actions()
+
+
+@hookimpl
+def xrm_timeline_entries(
+    xrm: XRM, entity: str, record_id: uuid.UUID, limit: int
+) -> list[TimelineEntry]:
+    """The activities regarding the record, read as the caller (see docs/contacts.md)."""
+    return entries(xrm, entity, record_id, limit)
 
 
 @hookimpl
