@@ -22,8 +22,9 @@ from admin_ui.designer_common import (
     set_notice,
     take_notice,
 )
+from admin_ui.designer_doc import doc_from_draft
 from admin_ui.designer_errors import place
-from admin_ui.designer_form import Draft, Errors, doc_from_draft
+from admin_ui.designer_form import Draft, Errors
 from admin_ui.web import Page
 from xrm_core.errors import DefinitionError, Problem
 from xrm_core.metadata.plan import Plan

@@ -31,6 +31,10 @@ KIND_LABELS = {
     Kind.LOOKUP: "Lookup",
     Kind.POLYMORPHIC_LOOKUP: "Lookup (several entities)",
 }
+#: The kinds a relationship's link attribute may have (no lookups in link tables).
+ATTRIBUTE_KIND_LABELS = {
+    k: v for k, v in KIND_LABELS.items() if k not in (Kind.LOOKUP, Kind.POLYMORPHIC_LOOKUP)
+}
 ON_DELETE_LABELS = {
     "set_null": "Clear the lookup",
     "restrict": "Refuse the delete",

@@ -19,19 +19,21 @@ from typing import Any
 from starlette.responses import Response
 
 from admin_ui.designer_common import (
+    ATTRIBUTE_KIND_LABELS,
     KIND_LABELS,
     ON_DELETE_LABELS,
     exports_note,
     require_customizer,
     set_notice,
 )
+from admin_ui.designer_doc import doc_from_draft
 from admin_ui.designer_errors import place, where
 from admin_ui.designer_form import (
     Draft,
     Errors,
+    FieldRow,
     KeyRow,
     RelationRow,
-    doc_from_draft,
     draft_from_doc,
     new_field,
     read_draft,
@@ -73,18 +75,30 @@ def edit(page: Page) -> Response:
         row = draft.row(arg)
         if row is not None:
             return page.render("designer/_field_row.html", _editor_context(page, draft, row=row))
-    if action == "add_field":
-        row = new_field()
-        draft.fields.append(row)
-        if page.htmx:
-            return page.render("designer/_field_row.html", _editor_context(page, draft, row=row))
+    added = _add_field(draft, action, arg)
+    if added is not None and page.htmx:
+        return page.render("designer/_field_row.html", _editor_context(page, draft, row=added))
     _change_rows(draft, action, arg)
     return _editor(page, draft)
 
 
+def _add_field(draft: Draft, action: str, arg: str) -> FieldRow | None:
+    """The row "Add field" or a relationship's "Add attribute" added, if pressed."""
+    if action == "add_field":
+        draft.fields.append(new_field())
+        return draft.fields[-1]
+    relation = draft.relation(arg) if action == "add_attribute" else None
+    if relation is None:
+        return None
+    relation.attributes.append(new_field(relation=relation.token))
+    return relation.attributes[-1]
+
+
 def _change_rows(draft: Draft, action: str, arg: str) -> None:
-    if action == "remove":
+    if action == "remove":  # a field or a link attribute
         draft.fields = [r for r in draft.fields if r.token != arg]
+        for relation in draft.relations:
+            relation.attributes = [r for r in relation.attributes if r.token != arg]
     elif action == "add_relation":
         draft.relations.append(RelationRow(token()))
     elif action == "remove_relation":
@@ -168,6 +182,7 @@ def _editor_context(page: Page, draft: Draft, **extra: Any) -> dict[str, Any]:
         "is_new": not metadata.exists(draft.name),
         "entity_names": [d.name for d in metadata.entities()],
         "kind_labels": KIND_LABELS,
+        "attribute_kind_labels": ATTRIBUTE_KIND_LABELS,
         "on_delete_labels": ON_DELETE_LABELS,
         "errors": {},
         "general": [],

@@ -1,35 +1,30 @@
-"""The entity designer's draft: an entity's JSON Schema document as form rows, and back.
+"""The entity designer's draft: an entity's JSON Schema document as form rows.
 
-A draft is what the editor shows: the entity's label and plural, one row per
-field, relationship, alternate key and index. :func:`draft_from_doc` makes the
-rows of a document; :func:`read_draft` reads them back from a submitted form;
-:func:`doc_from_draft` merges them over the definition in force, so whatever
-the form does not show (patterns, defaults, field security, link attributes)
-is kept. Problems — the form's own and the meta-schema's, located by JSON
-pointers — are placed next to the input they concern by :func:`place`.
+A draft is what the editor shows: the entity's settings, one row per field,
+relationship (with a row per link attribute), alternate key and index.
+:func:`draft_from_doc` makes the rows of a document; :func:`read_draft` reads
+them back from a submitted form. :mod:`admin_ui.designer_doc` turns a draft
+back into a document, merged over the definition in force.
 """
 
 from __future__ import annotations
 
-import copy
+import json
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from xrm_core.metadata.definition import (
-    ANY_ENTITY,
-    DEFAULT_PRECISION,
-    NUMBER_KINDS,
-    TEXT_KINDS,
-    Kind,
-    humanize,
-    infer_kind,
-)
+from xrm_core.metadata.definition import ANY_ENTITY, Kind, humanize, infer_kind
 
-Doc = dict[str, Any]
 #: Input id → the messages shown next to it.
 Errors = dict[str, list[str]]
+#: The kinds whose default the editor offers, by how it is typed.
+TEXT_DEFAULT_KINDS = frozenset({"string", "text", "email", "phone", "url", "choice"})
+NUMBER_DEFAULT_KINDS = frozenset({"integer", "decimal", "money"})
+DEFAULT_KINDS = TEXT_DEFAULT_KINDS | NUMBER_DEFAULT_KINDS | {"boolean", "date"}
+#: The kinds with a pattern and a minimum length in the editor.
+PATTERN_KINDS = frozenset({"string", "text", "email", "phone", "url"})
 
 
 def token() -> str:
@@ -39,7 +34,7 @@ def token() -> str:
 
 @dataclass
 class FieldRow:
-    """One field as the form shows it; numbers are kept as typed."""
+    """One field (or link attribute) as the form shows it; numbers are kept as typed."""
 
     token: str
     name: str = ""
@@ -52,6 +47,10 @@ class FieldRow:
     unique: bool = False
     indexed: bool = False
     max_length: str = ""
+    min_length: str = ""
+    pattern: str = ""
+    #: The default as typed ("" for none; booleans "true" / "false").
+    default: str = ""
     choices: str = ""
     target: str = ""
     targets: list[str] = field(default_factory=list)
@@ -61,21 +60,40 @@ class FieldRow:
     maximum: str = ""
     precision: str = ""
     scale: str = ""
+    secured: bool = False
+    audited: bool = True
+    #: The token of the relationship this row is a link attribute of ("" for a field).
+    relation: str = ""
+
+    @property
+    def prefix(self) -> str:
+        """What this row's input names and ids begin with: ``f`` field, ``a`` attribute."""
+        return "a" if self.relation else "f"
+
+    @property
+    def list_name(self) -> str:
+        """The form input listing the tokens of this row and its siblings."""
+        return f"r.{self.relation}.attribute" if self.relation else "field"
 
     def id(self, attr: str) -> str:
         """The HTML id of this row's input ``attr``."""
-        return f"f-{self.token}-{attr}"
+        return f"{self.prefix}-{self.token}-{attr}"
+
+    def input(self, attr: str) -> str:
+        """The form name of this row's input ``attr``."""
+        return f"{self.prefix}.{self.token}.{attr}"
 
 
 @dataclass
 class RelationRow:
-    """A many-to-many relationship."""
+    """A many-to-many relationship and its link attributes."""
 
     token: str
     name: str = ""
     orig: str = ""
     target: str = ""
     label: str = ""
+    attributes: list[FieldRow] = field(default_factory=list)
 
     def id(self, attr: str) -> str:
         """The HTML id of this row's input ``attr``."""
@@ -108,6 +126,7 @@ class Draft:
     plural: str = ""
     description: str = ""
     ownership: str = "user"
+    audited: bool = True
     #: The entity's version when editing began (0 for a new entity).
     version: int = 0
     fields: list[FieldRow] = field(default_factory=list)
@@ -115,8 +134,13 @@ class Draft:
     keys: list[KeyRow] = field(default_factory=list)
 
     def row(self, token: str) -> FieldRow | None:
-        """The field row keyed ``token``."""
-        return next((r for r in self.fields if r.token == token), None)
+        """The field or link attribute row keyed ``token``."""
+        rows = self.fields + [a for r in self.relations for a in r.attributes]
+        return next((r for r in rows if r.token == token), None)
+
+    def relation(self, token: str) -> RelationRow | None:
+        """The relationship row keyed ``token``."""
+        return next((r for r in self.relations if r.token == token), None)
 
 
 # -- document → draft ------------------------------------------------------
@@ -125,7 +149,11 @@ class Draft:
 def draft_from_doc(
     doc: Mapping[str, Any], base: Mapping[str, Any] | None, version: int, renames: Mapping[str, str]
 ) -> Draft:
-    """The rows of ``doc``; ``base`` is the document in force (None for a new entity)."""
+    """The rows of ``doc``; ``base`` is the document in force (None for a new entity).
+
+    ``renames`` (old name → new, of fields and relationships) say which rows
+    were renamed from a stored one.
+    """
     xrm = doc.get("x-xrm", {})
     base_props = (base or {}).get("properties", {})
     old_name = {new: old for old, new in renames.items()}
@@ -136,14 +164,10 @@ def draft_from_doc(
         )
         for name, prop in doc.get("properties", {}).items()
     ]
-    base_rels = {r.get("name") for r in (base or {}).get("x-xrm", {}).get("relationships", [])}
+    base_rels = {r.get("name"): r for r in (base or {}).get("x-xrm", {}).get("relationships", [])}
     relations = [
-        RelationRow(
-            token(),
-            r["name"],
-            r["name"] if r["name"] in base_rels else "",
-            r["target"],
-            r.get("label", ""),
+        _relation_row(
+            r, old_name.get(r["name"], r["name"] if r["name"] in base_rels else ""), base_rels
         )
         for r in xrm.get("relationships", [])
     ]
@@ -155,11 +179,25 @@ def draft_from_doc(
         plural=xrm.get("plural", ""),
         description=doc.get("description", ""),
         ownership=xrm.get("ownership", "user"),
+        audited=xrm.get("audit", True) is not False,
         version=version,
         fields=rows,
         relations=relations,
         keys=keys,
     )
+
+
+def _relation_row(
+    rel: Mapping[str, Any], orig: str, base_rels: Mapping[str, Mapping[str, Any]]
+) -> RelationRow:
+    row = RelationRow(token(), rel["name"], orig, rel["target"], rel.get("label", ""))
+    stored = base_rels.get(orig, {}).get("attributes", {}) if orig else {}
+    required = set(rel.get("required", []))
+    for name, prop in rel.get("attributes", {}).items():
+        attribute = _field_row(name, prop, name in required, name if name in stored else "")
+        attribute.relation = row.token
+        row.attributes.append(attribute)
+    return row
 
 
 def _field_row(name: str, prop: Mapping[str, Any], required: bool, orig: str) -> FieldRow:
@@ -178,6 +216,9 @@ def _field_row(name: str, prop: Mapping[str, Any], required: bool, orig: str) ->
         unique=bool(xrm.get("unique")),
         indexed=bool(xrm.get("indexed")),
         max_length=_text(prop.get("maxLength")),
+        min_length=_text(prop.get("minLength")),
+        pattern=_text(prop.get("pattern")),
+        default=_default_text(prop),
         choices="\n".join(choices),
         target=xrm.get("target", ""),
         targets=[] if targets == ANY_ENTITY else list(targets),
@@ -187,7 +228,17 @@ def _field_row(name: str, prop: Mapping[str, Any], required: bool, orig: str) ->
         maximum=_text(prop.get("maximum")),
         precision=_text(xrm.get("precision")),
         scale=_text(xrm.get("scale")),
+        secured=bool(xrm.get("secured")),
+        audited=xrm.get("audit", True) is not False,
     )
+
+
+def _default_text(prop: Mapping[str, Any]) -> str:
+    """The stored default as the form shows it (JSON for booleans: ``true``, ``false``)."""
+    if "default" not in prop:
+        return ""
+    value = prop["default"]
+    return json.dumps(value) if isinstance(value, bool) or value is None else _text(value)
 
 
 def _key_row(kind: str, index: Mapping[str, Any]) -> KeyRow:
@@ -212,38 +263,18 @@ def read_draft(value: Callable[[str], str], values: Callable[[str], list[str]], 
         plural=value("e.plural").strip(),
         description=value("e.description").strip(),
         ownership=value("e.ownership") or "user",
+        audited=value("e.audit") == "on",
         version=int(version) if version.isdigit() else 0,
     )
-    for t in values("field"):
-        get = _reader(value, f"f.{t}.")
-        draft.fields.append(
-            FieldRow(
-                token=t,
-                name=get("name"),
-                orig=get("orig"),
-                kind=get("kind"),
-                label=get("label"),
-                description=get("description"),
-                required=get("required") == "on",
-                unique=get("unique") == "on",
-                indexed=get("indexed") == "on",
-                max_length=get("max_length"),
-                choices=get("choices"),
-                target=get("target"),
-                targets=values(f"f.{t}.targets"),
-                any_entity=get("any_entity") == "on",
-                on_delete=get("on_delete") or "set_null",
-                minimum=get("minimum"),
-                maximum=get("maximum"),
-                precision=get("precision"),
-                scale=get("scale"),
-            )
-        )
+    draft.fields = [_read_field(value, values, "f", t) for t in values("field")]
     for t in values("relation"):
         get = _reader(value, f"r.{t}.")
-        draft.relations.append(
-            RelationRow(t, get("name"), get("orig"), get("target"), get("label"))
-        )
+        relation = RelationRow(t, get("name"), get("orig"), get("target"), get("label"))
+        for a in values(f"r.{t}.attribute"):
+            attribute = _read_field(value, values, "a", a)
+            attribute.relation = t
+            relation.attributes.append(attribute)
+        draft.relations.append(relation)
     for t in values("key"):
         get = _reader(value, f"k.{t}.")
         kind = "ix" if get("kind") == "ix" else "ak"
@@ -254,6 +285,39 @@ def read_draft(value: Callable[[str], str], values: Callable[[str], list[str]], 
     return draft
 
 
+def _read_field(
+    value: Callable[[str], str], values: Callable[[str], list[str]], prefix: str, t: str
+) -> FieldRow:
+    get = _reader(value, f"{prefix}.{t}.")
+    return FieldRow(
+        token=t,
+        name=get("name"),
+        orig=get("orig"),
+        kind=get("kind"),
+        label=get("label"),
+        description=get("description"),
+        required=get("required") == "on",
+        unique=get("unique") == "on",
+        indexed=get("indexed") == "on",
+        max_length=get("max_length"),
+        min_length=get("min_length"),
+        # A pattern's spaces are part of it.
+        pattern=value(f"{prefix}.{t}.pattern"),
+        default=get("default"),
+        choices=get("choices"),
+        target=get("target"),
+        targets=values(f"{prefix}.{t}.targets"),
+        any_entity=get("any_entity") == "on",
+        on_delete=get("on_delete") or "set_null",
+        minimum=get("minimum"),
+        maximum=get("maximum"),
+        precision=get("precision"),
+        scale=get("scale"),
+        secured=get("secured") == "on",
+        audited=get("audited") == "on",
+    )
+
+
 def _reader(value: Callable[[str], str], prefix: str) -> Callable[[str], str]:
     def get(attr: str) -> str:
         return value(prefix + attr).strip()
@@ -261,150 +325,9 @@ def _reader(value: Callable[[str], str], prefix: str) -> Callable[[str], str]:
     return get
 
 
-# -- draft → document -------------------------------------------------------
-
-
-def doc_from_draft(
-    draft: Draft, base: Mapping[str, Any] | None
-) -> tuple[Doc, dict[str, str], Errors]:
-    """The document ``draft`` stands for, merged over ``base``; its renames; form errors.
-
-    Form errors (a missing or repeated field name, a number that is not one) are
-    the form's own: when there are any the document is not worth checking.
-    """
-    errors: Errors = {}
-    doc: Doc = copy.deepcopy(dict(base)) if base else {"x-xrm": {"name": draft.name}}
-    xrm = doc.setdefault("x-xrm", {})
-    _put(xrm, "label", draft.label)
-    _put(xrm, "plural", draft.plural)
-    _put(doc, "description", draft.description)
-    if base is None:
-        xrm["ownership"] = draft.ownership
-    base_props = (base or {}).get("properties", {})
-    props: Doc = {}
-    renames: dict[str, str] = {}
-    for row in draft.fields:
-        if not row.name:
-            errors.setdefault(row.id("name"), []).append("give the field a name")
-            continue
-        if row.name in props:
-            errors.setdefault(row.id("name"), []).append(
-                f"another field is already called {row.name!r}"
-            )
-            continue
-        base_prop = base_props.get(row.orig) if row.orig else None
-        props[row.name] = _field_schema(row, base_prop, errors)
-        if row.orig and row.orig != row.name and base_prop is not None:
-            renames[row.orig] = row.name
-    doc["properties"] = props
-    required = [r.name for r in draft.fields if r.required and r.name]
-    _put(doc, "required", list(dict.fromkeys(required)))
-    _put_list(xrm, "relationships", _relationships(draft, xrm))
-    for kind, key in (("ak", "alternate_keys"), ("ix", "indexes")):
-        rows = [k for k in draft.keys if k.kind == kind]
-        _put_list(xrm, key, [_index(k, renames) for k in rows])
-    return doc, renames, errors
-
-
-def _put(target: dict[str, Any], key: str, value: Any) -> None:
-    """Set ``key``, or remove it when ``value`` is empty (the default applies then)."""
-    if value is None or value is False or (isinstance(value, str | list) and not value):
-        target.pop(key, None)
-    else:
-        target[key] = value
-
-
-def _put_list(target: dict[str, Any], key: str, value: list[Any]) -> None:
-    if value or key in target:
-        target[key] = value
-    if not value:
-        target.pop(key, None)
-
-
-def _field_schema(row: FieldRow, base: Mapping[str, Any] | None, errors: Errors) -> Doc:
-    """One property: the stored one (same kind) with what the form shows put over it."""
-    same_kind = base is not None and base.get("x-xrm", {}).get("kind") == row.kind
-    prop: Doc = copy.deepcopy(dict(base)) if same_kind and base is not None else {}
-    xrm = prop.setdefault("x-xrm", {})
-    xrm["kind"] = row.kind
-    if "label" in xrm:
-        _put(xrm, "label", row.label)
-    else:
-        _put(prop, "title", row.label)
-    _put(prop, "description", row.description)
-    _put(xrm, "unique", row.unique)
-    _put(xrm, "indexed", row.indexed)
-
-    def number(attr: str, value: str, whole: bool = True) -> int | float | None:
-        return _number(row, attr, value, whole, errors)
-
-    if row.kind in TEXT_KINDS:
-        _put(prop, "maxLength", number("max_length", row.max_length))
-    choices = [c.strip() for c in row.choices.splitlines() if c.strip()]
-    if row.kind == Kind.CHOICE:
-        _put(prop, "enum", choices)
-    elif row.kind == Kind.MULTI_CHOICE:
-        prop["items"] = {**prop.get("items", {}), "enum": choices}
-        if not choices:
-            del prop["items"]["enum"]
-    if row.kind == Kind.LOOKUP:
-        _put(xrm, "target", row.target)
-    if row.kind == Kind.POLYMORPHIC_LOOKUP:
-        xrm["targets"] = ANY_ENTITY if row.any_entity else list(row.targets)
-    if row.kind in (Kind.LOOKUP, Kind.POLYMORPHIC_LOOKUP):
-        xrm["on_delete"] = row.on_delete
-    if row.kind in NUMBER_KINDS:
-        _put(prop, "minimum", number("minimum", row.minimum, whole=False))
-        _put(prop, "maximum", number("maximum", row.maximum, whole=False))
-    if row.kind in DEFAULT_PRECISION:
-        _put(xrm, "precision", number("precision", row.precision))
-        _put(xrm, "scale", number("scale", row.scale))
-    return prop
-
-
-def _number(row: FieldRow, attr: str, text: str, whole: bool, errors: Errors) -> int | float | None:
-    if not text:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    if not whole:
-        try:
-            return float(text)
-        except ValueError:
-            pass
-    what = "a whole number" if whole else "a number"
-    errors.setdefault(row.id(attr), []).append(f"{text!r} is not {what}")
-    return None
-
-
-def _relationships(draft: Draft, xrm: Mapping[str, Any]) -> list[Doc]:
-    stored = {r.get("name"): r for r in xrm.get("relationships", [])}
-    found = []
-    for row in draft.relations:
-        rel: Doc = copy.deepcopy(dict(stored.get(row.orig, {}))) if row.orig else {}
-        rel["name"] = row.name
-        rel["target"] = row.target
-        _put(rel, "label", row.label)
-        found.append(rel)
-    return found
-
-
-def _index(row: KeyRow, renames: Mapping[str, str]) -> Doc:
-    # A renamed field is renamed in the keys that name it, too.
-    fields = [renames.get(f.strip(), f.strip()) for f in row.fields.split(",") if f.strip()]
-    index: Doc = {"fields": fields}
-    if row.orig_name and row.fields == row.orig_fields:
-        index["name"] = row.orig_name
-    if row.kind == "ix" and row.unique:
-        index["unique"] = True
-    return index
-
-
-def new_field(kind: str = Kind.STRING.value) -> FieldRow:
-    """A blank field row."""
-    return FieldRow(token(), kind=kind)
+def new_field(kind: str = Kind.STRING.value, relation: str = "") -> FieldRow:
+    """A blank field row (a link attribute of relationship row ``relation`` when given)."""
+    return FieldRow(token(), kind=kind, relation=relation)
 
 
 def placeholder_label(row: FieldRow) -> str:

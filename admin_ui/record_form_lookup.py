@@ -1,6 +1,7 @@
 """How a record is named on screen, and the search behind a lookup's search-as-you-type.
 
-The metadata has no "primary field", so a record's label comes from the first
+A record's label is the values of its entity's ``x-xrm.title_field`` (joined by
+a space) when the definition declares one. Otherwise it comes from the first
 field that reads as its name (``name``, ``title``, ``subject`` ...), else first
 and last name, else its first text field, else its id. The same fields are what
 a lookup's search box matches (``contains``, case-insensitive).
@@ -25,7 +26,12 @@ OFFERED = 10
 
 
 def title_fields(definition: EntityDefinition) -> tuple[str, ...]:
-    """The fields that name a record of ``definition`` (empty: only its id does)."""
+    """The fields that name a record of ``definition`` (empty: only its id does).
+
+    Its declared ``x-xrm.title_field`` when it has one, else a guess from the field names.
+    """
+    if definition.title_fields:
+        return definition.title_fields
     naming = [f.name for f in definition.fields if f.kind in _NAMING_KINDS]
     for name in NAME_FIELDS:
         if name in naming:

@@ -68,7 +68,7 @@ def record_list(page: Page) -> Response:
         return page.render("error.html", context, status=403)
     params = page.request.query_params
     state = parse(params, params.getlist("col"))
-    fields = {f.name: f for f in columns(definition)}
+    fields = {f.name: f for f in readable_columns(page, definition)}
     if state.columns == default_columns(definition):
         state.columns = []  # the default needs no parameters
     edited = _edit_rows(state, params, fields)
@@ -119,6 +119,17 @@ def run(page: Page, definition: EntityDefinition, state: ListState) -> Listing:
     return listing
 
 
+def readable_columns(page: Page, definition: EntityDefinition) -> list[FieldDefinition]:
+    """The columns the signed-in user may read: field security hides the others.
+
+    Only these are offered as columns and filters (a secured field one may not read
+    is no choice at all, even before a query says so).
+    """
+    caller = page.xrm.caller
+    hidden = page.xrm.security.unreadable_fields(caller, definition.name) if caller else frozenset()
+    return [f for f in columns(definition) if f.name not in hidden]
+
+
 def order_of(definition: EntityDefinition, state: ListState) -> list[str]:
     """The sort of the list: the chosen column, else the records' name."""
     if state.sort:
@@ -162,7 +173,7 @@ def _context(
     page: Page, definition: EntityDefinition, state: ListState, listing: Listing, base: str
 ) -> dict[str, Any]:
     omitted = set(listing.page.omitted) if listing.page is not None else set()
-    available = [f for f in columns(definition) if f.name not in omitted]
+    available = [f for f in readable_columns(page, definition) if f.name not in omitted]
     shown = [c for c in state.columns or default_columns(definition) if c not in omitted]
     fields = {f.name: f for f in available}
     shown = [c for c in shown if c in fields] or [available[0].name]

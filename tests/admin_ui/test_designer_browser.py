@@ -134,6 +134,28 @@ def test_a_meta_schema_error_shows_next_to_the_field(admin: Page, server_db: XRM
     assert not server_db.metadata.exists(name)
 
 
+def test_a_pattern_set_in_the_designer_rejects_a_record_in_its_form(
+    admin: Page, server_db: XRM
+) -> None:
+    name = unique("permit")
+    server_db.metadata.define({"x-xrm": {"name": name}, "properties": {"code": {"type": "string"}}})
+    admin.goto(f"/admin/entities/{name}/edit")
+    code = admin.locator("fieldset.field-row").filter(has_text="code")
+    code.get_by_label("Pattern (regular expression)").fill("^[A-Z]{3}$")
+    admin.get_by_role("button", name="Review changes").click()
+    expect(admin.locator("#plan")).to_contain_text(f"change field {name}.code: pattern")
+    admin.get_by_role("button", name="Apply changes").click()
+    expect(admin.get_by_role("status")).to_contain_text("The changes were applied")
+    expect(admin.locator("#fields")).to_contain_text("matches ^[A-Z]{3}$")
+
+    admin.goto(f"/admin/records/{name}/new")
+    admin.get_by_label("Code").fill("abc")
+    admin.get_by_role("button", name="Create").click()
+    expect(admin.get_by_label("Code")).to_have_attribute("aria-invalid", "true")
+    expect(admin.locator("#f-code-error")).to_contain_text("should match pattern '^[A-Z]{3}$'")
+    assert server_db.records(name).count() == 0
+
+
 @pytest.mark.parametrize("path", ["/admin/entities/contact", "/admin/entities/contact/edit"])
 def test_the_designer_fits_a_phone_and_labels_every_input(
     browser: Browser, admin_server: Server, path: str
