@@ -440,6 +440,34 @@ def test_uninstall_exporting_data_writes_every_record(open_xrm: Opener, tmp_path
         xrm.security.role_id("Contact Reader")
 
 
+def test_uninstall_exporting_data_also_exports_the_references_it_clears(
+    open_xrm: Opener, tmp_path: Path
+) -> None:
+    xrm = open_xrm(contacts())
+    xrm.plugins.install("contacts")
+    about = {"x-xrm": {"kind": "polymorphic_lookup", "targets": "*"}}
+    xrm.metadata.define({"x-xrm": {"name": "memo"}, "properties": {"about": about}})
+    acme = xrm.records("account").create({"name": "Acme"})
+    memo = xrm.records("memo").create({"about": {"entity": "account", "id": acme["id"]}})
+
+    done = xrm.plugins.uninstall(
+        "contacts", data="export", confirm=True, export_dir=tmp_path / "out"
+    )
+
+    assert xrm.records("memo").get(memo["id"])["about"] is None
+    (cleared,) = [Path(p) for p in done.exports if p.endswith("clear_references.jsonl")]
+    assert cleared.parent == tmp_path / "out"
+    assert cleared.name.endswith("-account-memo.about-clear_references.jsonl")
+    assert [json.loads(line) for line in cleared.read_text().splitlines()] == [
+        {
+            "entity": "memo",
+            "id": str(memo["id"]),
+            "field": "about",
+            "value": {"entity": "account", "id": str(acme["id"])},
+        }
+    ]
+
+
 # -- enable and disable --------------------------------------------------------
 
 

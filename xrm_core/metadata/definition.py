@@ -285,8 +285,12 @@ def default_index_name(prefix: str, fields: Sequence[str]) -> str:
 
 
 def normalize(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """A complete copy of a checked definition: kinds and types made explicit."""
-    doc = copy.deepcopy(dict(schema))
+    """A complete copy of a checked definition: kinds and types made explicit.
+
+    The copy shares nothing with ``schema``, nor one part with another: a dict
+    the caller used for two properties becomes two, each normalized on its own.
+    """
+    doc: dict[str, Any] = _tree_copy(schema)
     doc.setdefault("$schema", JSON_SCHEMA_DIALECT)
     doc.setdefault("type", "object")
     doc.setdefault("additionalProperties", False)
@@ -305,6 +309,21 @@ def normalize(schema: Mapping[str, Any]) -> dict[str, Any]:
         for name, prop in rel.get("attributes", {}).items():
             _normalize_field(name, prop)
     return doc
+
+
+def _tree_copy(value: Any) -> Any:
+    """A deep copy in which no two places hold the same dict or list.
+
+    ``copy.deepcopy`` keeps one object used twice as one object, so defaults
+    filled in for one property (its title) would show on the other.
+    """
+    if isinstance(value, Mapping):
+        return {key: _tree_copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_tree_copy(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_tree_copy(item) for item in value)
+    return copy.deepcopy(value)
 
 
 def _normalize_field(name: str, prop: dict[str, Any]) -> None:

@@ -73,7 +73,9 @@ def clear_references(
     """Set to null every lookup to any entity that points at a record of ``names``.
 
     Each record changed gets a new version (a client holding the old one must
-    reload it); the values were exported first, with the dropped records.
+    reload it). The references were exported first, one row each, whether or not
+    the dropped records were (see :func:`~xrm_core.metadata.impact.export_losses`):
+    that export, not the audit log, is the record of what was cleared.
     """
     for other, f in _any_entity_lookups(catalog, names):
         table = catalog.table(other.name)

@@ -24,7 +24,7 @@ from xrm_core.errors import DuplicateRecord, Problem, pointer
 from xrm_core.metadata import link_impact
 from xrm_core.metadata.definition import EntityDefinition
 from xrm_core.metadata.models import convert_value
-from xrm_core.metadata.plan import LOSSY_NOTE, Plan, Safety, Step
+from xrm_core.metadata.plan import DATA_ACTIONS, LOSSY_NOTE, Plan, Safety, Step
 from xrm_core.storage.ddl import Catalog
 
 Rows = list[dict[str, Any]]
@@ -183,11 +183,20 @@ def export_losses(
     plan: Plan,
     new: Mapping[str, EntityDefinition],
     export_dir: Path,
+    *,
+    records: bool = True,
 ) -> list[str]:
-    """Write every value ``plan`` drops to JSON Lines files; return their paths."""
+    """Write every value ``plan`` drops to JSON Lines files; return their paths.
+
+    ``records=False`` leaves out what the plan's own entities lose (a caller
+    exported those itself) but still writes the references a drop clears in
+    the records of other entities: no one else keeps them.
+    """
     exports = []
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
     for step in plan.steps:
+        if not records and step.action not in DATA_ACTIONS:
+            continue
         for part, rows in _losses(conn, catalog, step, new):
             if rows:
                 name = f"{stamp}-{step.entity}-{part}-{step.action}.jsonl"
@@ -214,16 +223,34 @@ def _losses(
             if entity == step.entity:
                 yield relationship, _rows(conn, sa.select(link))
     elif step.action == "clear_references":
-        other = catalog.definitions[step.details["entity"]]
-        f = other.field(step.details["field"])
-        table = catalog.table(other.name)
-        query = sa.select(table.c.id, *table.c[*f.columns])
-        part = f"{other.name}.{f.name}"
-        yield part, _rows(conn, query.where(table.c[f.columns[0]] == step.entity))
+        yield f"{step.details['entity']}.{step.details['field']}", _references(conn, catalog, step)
     elif step.action == "remove_relationship" and step.field is not None:
         yield step.field, _rows(conn, sa.select(catalog.link_tables[step.entity, step.field]))
     elif step.action in link_impact.LOSSY:
         yield from link_impact.losses(conn, catalog, step, new)
+
+
+def _references(conn: Connection, catalog: Catalog, step: Step) -> Rows:
+    """The references a ``clear_references`` step clears, one row each:
+    ``{"entity", "id", "field", "value": {"entity", "id"}}`` (the referring record)."""
+    other = catalog.definitions[step.details["entity"]]
+    f = other.field(step.details["field"])
+    table = catalog.table(other.name)
+    entity_column, id_column = table.c[f.columns[0]], table.c[f.columns[1]]
+    query = (
+        sa.select(table.c.id, entity_column, id_column)
+        .where(entity_column == step.entity)
+        .order_by(table.c.id)
+    )
+    return [
+        {
+            "entity": other.name,
+            "id": row[0],
+            "field": f.name,
+            "value": {"entity": row[1], "id": row[2]},
+        }
+        for row in conn.execute(query)
+    ]
 
 
 def _rows(conn: Connection, query: sa.Select[Any]) -> Rows:

@@ -9,6 +9,7 @@ the steps. Steps are *safe* (nothing breaks, nothing is lost), *breaking*
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
@@ -187,8 +188,10 @@ def _diff_entity(
 
     fields = {a: b for a, b in renames.items() if old.has_field(a)}  # the rest: relationships
     steps: list[Step] = []
-    if _entity_labels(old) != _entity_labels(new):
-        steps.append(Step("change_entity", new.name, Safety.SAFE, f"change labels of {new.name!r}"))
+    labels = [k for k, v in _entity_labels(old).items() if _entity_labels(new)[k] != v]
+    if labels:
+        what = ", ".join(labels)
+        steps.append(Step("change_entity", new.name, Safety.SAFE, f"change {new.name!r}: {what}"))
     # Metadata only (no DDL), like labels; a renamed title field is the same title.
     if tuple(renames.get(n, n) for n in old.title_fields) != new.title_fields:
         title = ", ".join(new.title_fields) or "none declared"
@@ -198,11 +201,29 @@ def _diff_entity(
     steps.extend(_field_steps(old, new, fields))
     steps.extend(_index_steps(old, new, fields))
     steps.extend(relationship_plan.relationship_steps(old, new, renames))
+    if not steps and _as_json(old.schema) != _as_json(new.schema):
+        # Whatever else the document says differently (a default now written
+        # out, say) is still stored: nothing the author wrote is dropped silently.
+        steps.append(
+            Step("change_entity", new.name, Safety.SAFE, f"change the document of {new.name!r}")
+        )
     return steps
 
 
-def _entity_labels(d: EntityDefinition) -> tuple[Any, ...]:
-    return (d.label, d.plural, d.schema.get("description"), d.audited)
+def _entity_labels(d: EntityDefinition) -> dict[str, Any]:
+    """What names and describes an entity: metadata only, no DDL."""
+    return {
+        "label": d.label,
+        "plural": d.plural,
+        "description": d.schema.get("description"),
+        "x-xrm.description": d.schema.get("x-xrm", {}).get("description"),
+        "audit": d.audited,
+    }
+
+
+def _as_json(doc: Mapping[str, Any]) -> Any:
+    """``doc`` as it reads back from the database (tuples become lists)."""
+    return json.loads(json.dumps(doc, sort_keys=True, default=str))
 
 
 def _field_steps(
@@ -304,7 +325,7 @@ def change_steps(
             f"cannot change the target of lookup {where}",
             [Problem(pointer(*at, "x-xrm"), "add a new lookup instead")],
         )
-    if old == new:
+    if old == new and _description(old) == _description(new):
         return []
     return [
         Step(
@@ -379,7 +400,15 @@ _RULES = (
 
 def _changed_rules(old: FieldDefinition, new: FieldDefinition) -> list[str]:
     changed = [r for r in _RULES if getattr(old, r) != getattr(new, r)]
-    return changed or ["description"]
+    if old.has_default != new.has_default and "default" not in changed:
+        changed.append("default")  # a default of null, written or taken away
+    if _description(old) != _description(new):
+        changed.append("description")  # words for people: stored, no DDL
+    return changed
+
+
+def _description(f: FieldDefinition) -> Any:
+    return f.schema.get("description")
 
 
 def _rule_safety(old: FieldDefinition, new: FieldDefinition) -> Safety:

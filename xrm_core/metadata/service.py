@@ -256,13 +256,16 @@ class MetadataService:
         confirm: bool = False,
         actor: Caller | None = None,
         export: bool = True,
+        export_dir: Path | None = None,
     ) -> Plan:
         """Drop an entity, or several together, and their records (exported first);
         needs ``confirm``.
 
         Entities dropped together may refer to one another. ``export=False``
-        skips the export, for a caller that has just exported every record
-        itself (a plugin uninstalled with ``data="export"``).
+        skips the export of the dropped records, for a caller that has just
+        exported every record itself (a plugin uninstalled with ``data="export"``);
+        the references the drop clears in other entities' records are exported
+        all the same, to ``export_dir`` (default: the service's).
         """
         names = _names(name)
         plan = self.plan_drop(names)
@@ -271,7 +274,9 @@ class MetadataService:
             new = {n: e.definition for n, e in self._entities.items() if n not in names}
             owners = {n: self._entities[n].owner for n in names}
             dropping.drop_foreign_keys(conn, self.catalog, names)
-            exports = self._apply(conn, plan, new, owners, actor, export=export)
+            exports = self._apply(
+                conn, plan, new, owners, actor, export=export, export_dir=export_dir
+            )
             # After the export of what the plan counted; clears what came since, too.
             who = actor.user_id if actor else None
             dropping.clear_references(conn, self.catalog, names, who)
@@ -391,12 +396,12 @@ class MetadataService:
         actor: Caller | None,
         *,
         export: bool = True,
+        export_dir: Path | None = None,
     ) -> list[str]:
         old_catalog = self.catalog
         new_catalog = Catalog(new, self.db.dialect)
-        exports = (
-            impact.export_losses(conn, old_catalog, plan, new, self.export_dir) if export else []
-        )
+        folder = export_dir or self.export_dir
+        exports = impact.export_losses(conn, old_catalog, plan, new, folder, records=export)
         conversions = {
             (s.entity, str(s.field)): impact.conversion(conn, old_catalog, s, new[s.entity])[0]
             for s in plan.steps

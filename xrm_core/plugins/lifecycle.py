@@ -355,7 +355,14 @@ class PluginService:
                 # All at once: a plugin's entities may refer to one another in a cycle.
                 # What "export" wrote is the copy; a second, the safety net's, would only confuse.
                 order = removal.drop_order(metadata, entities)
-                done = metadata.drop(order, confirm=True, actor=caller, export=data == "drop")
+                # The references the drop clears elsewhere are exported either way.
+                done = metadata.drop(
+                    order,
+                    confirm=True,
+                    actor=caller,
+                    export=data == "drop",
+                    export_dir=Path(export_dir or metadata.export_dir),
+                )
                 exports += done.exports
             for part in parts:
                 if part.kind == "role":

@@ -178,6 +178,18 @@ def test_the_stored_definition_is_normalized(xrm: XRM) -> None:
     assert props["issued"]["x-xrm"]["kind"] == "date"
 
 
+def test_one_dict_used_for_two_properties_gives_each_its_own_title(xrm: XRM) -> None:
+    measure = {"type": "number"}
+    xrm.metadata.define(
+        {"x-xrm": {"name": "box"}, "properties": {"weight": measure, "height": measure}}
+    )
+
+    box = xrm.metadata.get("box")
+    assert [(f.name, f.label) for f in box.fields] == [("weight", "Weight"), ("height", "Height")]
+    assert box.schema["properties"]["height"]["title"] == "Height"
+    assert measure == {"type": "number"}  # the caller's dict is left as it was
+
+
 def test_a_default_index_name_over_long_fields_stays_a_valid_name(xrm: XRM) -> None:
     long_a, long_b = "a" * 30, "b" * 30
     schema = {

@@ -144,7 +144,14 @@ def test_dropping_an_entity_clears_the_references_to_its_records(xrm: XRM, on_de
     assert xrm.records("note").get(on_project["id"]) == on_project
     export = next(p for p in applied.exports if "note.about" in p)
     rows = [json.loads(line) for line in Path(export).read_text().splitlines()]
-    assert rows == [{"id": str(on_task["id"]), "about_entity": "task", "about_id": str(task["id"])}]
+    assert rows == [
+        {
+            "entity": "note",
+            "id": str(on_task["id"]),
+            "field": "about",
+            "value": {"entity": "task", "id": str(task["id"])},
+        }
+    ]
 
 
 def test_an_entity_with_an_any_entity_lookup_can_be_dropped_itself(crm: XRM) -> None:
