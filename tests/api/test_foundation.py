@@ -62,6 +62,10 @@ def test_too_many_requests_get_429_with_retry_after(db_url: str, tmp_path: Path)
         limited = api.client.get("/api/v1/me", headers=api.headers())
         assert limited.headers["retry-after"] == "1"
         assert limited.json()["code"] == "rate_limited"
+        graphql = api.client.post(
+            "/graphql", json={"query": "{ __typename }"}, headers=api.headers()
+        )
+        assert graphql.status_code == 429 and graphql.headers["retry-after"] == "1"
         # Another client has its own allowance.
         assert api.client.get("/api/v1/me", headers=api.headers(api.clerk_token)).status_code == 200
 

@@ -7,12 +7,18 @@ into the body — on record routes and everywhere else alike (docs/rest-api.md).
 
 from __future__ import annotations
 
+import importlib
+import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from starlette.requests import Request
+from starlette.routing import Route
 
-from tests.api.conftest import Api
+from tests.api.conftest import ENTITIES, Api, make_api
+from xrm_core.api.app import ROUTE_MODULES, me
+from xrm_core.api.endpoint import endpoint
 from xrm_core.api.problems import from_error
 from xrm_core.errors import ConfirmationRequired, TooManyAttempts
 
@@ -139,3 +145,57 @@ def test_extras_join_a_problem_but_never_replace_its_members() -> None:
     body = answer.body.decode()
     assert '"code":"confirmation_required"' in body and '"plan":{"steps":[]}' in body
     assert '"status":409' in body and "forged" not in body
+
+
+# -- query parameters an endpoint does not take ------------------------------------
+
+
+def _api_routes() -> list[tuple[str, Route]]:
+    """Every (method, route) of the API, as mounted under ``/api``."""
+    routes = [r for m in ROUTE_MODULES for r in importlib.import_module(m).routes()]
+    routes.append(Route("/v1/me", endpoint(me), methods=["GET"]))
+    found = [(m, r) for r in routes if isinstance(r, Route) for m in sorted(r.methods or ())]
+    return [(method, route) for method, route in found if method != "HEAD"]
+
+
+def _concrete(template: str) -> str:
+    """A path of the route: the crm fixture's deals and partners, any other id ``x1``."""
+    path = template.replace("{entity:xrm_entity}", "deal").replace("{relationship}", "partners")
+    return re.sub(r"\{[^}]+\}", "x1", path)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Api, dict[str, Any]]]:
+    """The crm API (SQLite: parameters are read before any query) and its OpenAPI document."""
+    where = tmp_path_factory.mktemp("parameters")
+    for api in make_api(f"sqlite:///{where}/xrm.db", where):
+        api.xrm.metadata.define(ENTITIES)
+        document = api.client.get("/api/openapi.json", headers=api.headers()).json()
+        yield api, document
+
+
+@pytest.mark.parametrize(("method", "route"), _api_routes(), ids=lambda v: getattr(v, "path", v))
+def test_every_endpoint_refuses_a_parameter_it_does_not_take_and_names_those_it_does(
+    served: tuple[Api, dict[str, Any]], method: str, route: Route
+) -> None:
+    api, document = served
+    path = _concrete(route.path)
+
+    answer = api.client.request(method, f"/api{path}?colour=red", headers=api.headers())
+
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["code"] == "invalid_query"
+    ((problem,),) = [answer.json()["errors"]]
+    assert problem["pointer"] == "/colour"
+    assert problem["detail"].startswith("is not a parameter of this endpoint")
+    # What the refusal says the endpoint takes is what the OpenAPI document describes
+    # (a family such as where.<field> told once, described field by field).
+    told = ", ".join(re.findall(r"\(use (.*)\)", problem["detail"])).split(", ")
+    families = tuple(n.partition("<")[0] for n in told if "<" in n)
+    taken = {n for n in told if n and "<" not in n}
+    for doc_path, operations in document["paths"].items():
+        operation = operations.get(method.lower())
+        if operation and route.path_regex.match(_concrete(doc_path.removeprefix("/api"))):
+            parameters = operation.get("parameters", [])
+            described = {p["name"] for p in parameters if p["in"] == "query"}
+            assert {n for n in described if not n.startswith(families)} == taken, doc_path

@@ -11,7 +11,7 @@ from graphql.language.parser import Parser
 
 from tests.graphql.conftest import Api
 from xrm_core import XRM
-from xrm_core.errors import PluginError
+from xrm_core.errors import PluginError, TooManyAttempts
 
 _QUERY = "{ metadataVersion }"
 
@@ -91,6 +91,22 @@ def test_only_a_refused_token_is_a_401(api: Api, db_url: str, tmp_path: Path) ->
         "/graphql", json={"query": _QUERY}, headers={"Authorization": "Bearer nope"}
     )
     assert refused.status_code == 401 and "Bearer" in refused.headers["www-authenticate"]
+
+
+def test_a_throttled_request_says_when_to_come_back_as_rest_does(
+    api: Api, db_url: str, tmp_path: Path
+) -> None:
+    def throttled_listener() -> None:  # a plugin refusing for a while, as a locked login does
+        raise TooManyAttempts("try again soon", details={"retry_after": 2.5})
+
+    api.xrm.metadata_service.on_change(throttled_listener)
+    _another_process_changes_definitions(api, db_url, tmp_path)
+
+    refused = api.client.post("/graphql", json={"query": _QUERY}, headers=_headers(api))
+
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"] == "3"  # whole seconds, rounded up, as REST
+    assert refused.json()["errors"][0]["extensions"]["code"] == "too_many_attempts"
 
 
 def test_a_get_query_is_parsed_once_and_a_mutation_by_get_refused(

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+import sqlalchemy as sa
 
 from xrm_core import XRM, QueryError
+from xrm_core.audit.log import audit_table
 from xrm_core.errors import AccessDenied
 
 ACCOUNT = {"x-xrm": {"name": "account"}, "properties": {"name": {"type": "string"}}}
@@ -50,3 +52,25 @@ def test_only_administrators_search_the_whole_log(xrm: XRM) -> None:
     clerk = xrm.security.create_user("clerk", roles=["Basic User"])
     with pytest.raises(AccessDenied):
         xrm.as_user(clerk).audit.search()
+
+
+def _audit_indexes(xrm: XRM) -> dict[str, list[str]]:
+    with xrm.db.transaction(write=False) as conn:
+        found = sa.inspect(conn).get_indexes(audit_table.name)
+    return {str(i["name"]): [str(c) for c in i["column_names"]] for i in found}
+
+
+def test_a_search_by_time_has_an_index_and_an_older_database_gets_it_on_upgrade(
+    xrm: XRM,
+) -> None:
+    assert _audit_indexes(xrm)["ix_xrm_audit_at"] == ["at", "id"]  # a new database
+    (by_time,) = [i for i in audit_table.indexes if i.name == "ix_xrm_audit_at"]
+    with xrm.db.transaction() as conn:  # as a database made before the index was
+        by_time.drop(conn)
+    assert "ix_xrm_audit_at" not in _audit_indexes(xrm)
+
+    xrm.security.install()  # what `xrm db upgrade` runs
+
+    assert _audit_indexes(xrm)["ix_xrm_audit_at"] == ["at", "id"]
+    xrm.security.install()  # again: nothing left to add, nothing refused
+    assert _audit_indexes(xrm)["ix_xrm_audit_at"] == ["at", "id"]

@@ -43,10 +43,20 @@ def routes() -> list[BaseRoute]:
         Route(_HOOK, endpoint(change_webhook), methods=["PATCH"]),
         Route(_HOOK, endpoint(delete_webhook), methods=["DELETE"]),
         Route(_HOOK + "/replay", endpoint(replay_webhook), methods=["POST"]),
-        Route(_HOOK + "/deliveries", endpoint(list_deliveries), methods=["GET"]),
-        Route(_HOOK + "/attempts", endpoint(list_attempts), methods=["GET"]),
+        Route(
+            _HOOK + "/deliveries",
+            endpoint(list_deliveries, query=("status", "limit")),
+            methods=["GET"],
+        ),
+        Route(
+            _HOOK + "/attempts",
+            endpoint(list_attempts, query=("delivery_id", "limit")),
+            methods=["GET"],
+        ),
         Route("/v1/plugins", endpoint(list_plugins), methods=["GET"]),
-        Route(_PLUGIN + "/plan", endpoint(plan_plugin), methods=["GET"]),
+        Route(
+            _PLUGIN + "/plan", endpoint(plan_plugin, query=("operation", "data")), methods=["GET"]
+        ),
         Route(_PLUGIN + "/install", endpoint(install_plugin), methods=["POST"]),
         Route(_PLUGIN + "/upgrade", endpoint(upgrade_plugin), methods=["POST"]),
         Route(_PLUGIN + "/uninstall", endpoint(uninstall_plugin), methods=["POST"]),

@@ -3,8 +3,9 @@
 One set of readers for every endpoint, so the same input means the same thing
 everywhere (docs/rest-api.md, "Errors"):
 
-- a query parameter that is not valid raises :class:`~xrm_core.errors.QueryError`
-  pointing at the parameter by its name (``/limit``): **400**;
+- a query parameter that is not valid, or that the endpoint does not take,
+  raises :class:`~xrm_core.errors.QueryError` pointing at the parameter by its
+  name (``/limit``): **400** — a typo is refused, never ignored;
 - a JSON body (or a member of it) that is not what the endpoint takes raises
   :class:`~xrm_core.errors.InvalidRequest` pointing into the body (``/confirm``,
   ``""`` for the body itself): **422**, as for every other content the
@@ -23,6 +24,7 @@ import re
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 
 from xrm_core.errors import InvalidRequest, Problem, QueryError, pointer, shown
@@ -46,6 +48,33 @@ def bad_parameter(name: str, message: str) -> QueryError:
     return QueryError(
         f"the query parameter {shown(name)} is not valid", [Problem(pointer(name), message)]
     )
+
+
+def only_parameters(
+    params: QueryParams, allowed: Collection[str], patterns: Collection[str] = ()
+) -> None:
+    """Refuse a query parameter the endpoint does not take, or one given twice.
+
+    ``allowed`` names the parameters taken; ``patterns`` are families of them,
+    written as a client is told (``where.<field>`` takes every name starting
+    ``where.``). Raises :class:`QueryError` pointing at the first parameter
+    refused; its detail lists what the endpoint takes.
+    """
+    starts = tuple(p.partition("<")[0] for p in patterns)
+    seen: set[str] = set()
+    for name, _ in params.multi_items():
+        if name in seen:
+            raise bad_parameter(name, "is given more than once")
+        seen.add(name)
+        if name not in allowed and not name.startswith(starts):
+            raise bad_parameter(name, _not_taken(allowed, patterns))
+
+
+def _not_taken(allowed: Collection[str], patterns: Collection[str]) -> str:
+    taken = sorted({*allowed, *patterns})
+    if not taken:
+        return "is not a parameter of this endpoint (it takes none)"
+    return f"is not a parameter of this endpoint (use {', '.join(taken)})"
 
 
 # -- values of query parameters ----------------------------------------------------

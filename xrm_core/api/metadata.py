@@ -23,6 +23,8 @@ from xrm_core.errors import ConfirmationRequired, DefinitionError, InvalidReques
 from xrm_core.metadata.definition import EntityDefinition
 from xrm_core.xrm import XRM
 
+_ONE = "/v1/metadata/entities/{name}"
+
 __all__ = ["openapi_paths", "routes"]
 
 
@@ -30,9 +32,9 @@ def routes() -> list[BaseRoute]:
     """The metadata endpoints."""
     return [
         Route("/v1/metadata/entities", endpoint(list_entities), methods=["GET"]),
-        Route("/v1/metadata/entities/{name}", endpoint(get_entity), methods=["GET"]),
-        Route("/v1/metadata/entities/{name}", endpoint(drop_entity), methods=["DELETE"]),
-        Route("/v1/metadata/actions", endpoint(list_actions), methods=["GET"]),
+        Route(_ONE, endpoint(get_entity), methods=["GET"]),
+        Route(_ONE, endpoint(drop_entity, query=("confirm",)), methods=["DELETE"]),
+        Route("/v1/metadata/actions", endpoint(list_actions, query=("entity",)), methods=["GET"]),
         Route("/v1/metadata/plan", endpoint(plan), methods=["POST"]),
         Route("/v1/metadata/apply", endpoint(apply), methods=["POST"]),
     ]

@@ -78,7 +78,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 _STATUS_TEXT = {
-    400: "Bad request: a query parameter or filter that is not valid, or a body that is no JSON",
+    400: "Bad request: a query parameter that is not valid or not taken, or a body that is no JSON",
     401: "No valid API token",
     403: "The caller lacks a privilege",
     404: "No such entity or record (or one the caller cannot see)",
@@ -123,8 +123,9 @@ class Spec:
         return ref(name)
 
     def problems(self, *statuses: int) -> dict[str, Any]:
-        """Error responses for ``statuses`` (401 and 429 are added: every call can get them)."""
-        wanted = sorted({*statuses, 401, 429})
+        """Error responses for ``statuses`` (400, 401 and 429 are added: every call can get
+        them — a query parameter the endpoint does not take is a 400 everywhere)."""
+        wanted = sorted({*statuses, 400, 401, 429})
         return {
             str(s): {
                 "description": _STATUS_TEXT.get(s, "Error"),

@@ -36,6 +36,9 @@ from xrm_core.timeline import MAX_LIMIT as TIMELINE_MAX
 logger = logging.getLogger("xrm.api")
 
 _E = "/v1/{entity:xrm_entity}"
+#: The query parameters of a page of audit entries, and of a period of them.
+_PAGE = ("limit", "cursor")
+_PERIOD = (*_PAGE, "since", "until")
 
 __all__ = ["openapi_paths", "routes"]
 
@@ -43,15 +46,19 @@ __all__ = ["openapi_paths", "routes"]
 def routes() -> list[BaseRoute]:
     """The action, audit and explain endpoints."""
     return [
-        Route("/v1/audit/users/{user_id}", endpoint(audit_by_user), methods=["GET"]),
-        Route("/v1/audit/bypassed", endpoint(audit_bypassed), methods=["GET"]),
+        Route("/v1/audit/users/{user_id}", endpoint(audit_by_user, query=_PERIOD), methods=["GET"]),
+        Route("/v1/audit/bypassed", endpoint(audit_bypassed, query=_PERIOD), methods=["GET"]),
         Route("/v1/audit/correlations/{correlation_id}", endpoint(audit_unit), methods=["GET"]),
-        Route("/v1/audit/definitions/{name}", endpoint(audit_definition), methods=["GET"]),
+        Route(
+            "/v1/audit/definitions/{name}", endpoint(audit_definition, query=_PAGE), methods=["GET"]
+        ),
         Route(_E + "/$actions/{name}", endpoint(run_collection_action), methods=["POST"]),
         Route(_E + "/{id}/actions/{name}", endpoint(run_record_action), methods=["POST"]),
-        Route(_E + "/{id}/audit", endpoint(audit_record), methods=["GET"]),
-        Route(_E + "/{id}/timeline", endpoint(timeline), methods=["GET"]),
-        Route(_E + "/{id}/explain", endpoint(explain), methods=["GET"]),
+        Route(_E + "/{id}/audit", endpoint(audit_record, query=_PAGE), methods=["GET"]),
+        Route(_E + "/{id}/timeline", endpoint(timeline, query=("limit",)), methods=["GET"]),
+        Route(
+            _E + "/{id}/explain", endpoint(explain, query=("user", "privilege")), methods=["GET"]
+        ),
     ]
 
 

@@ -101,7 +101,7 @@ def from_error(request: Request, error: Exception, **extra: Any) -> JSONResponse
     headers = {}
     if isinstance(error, errors.AuthenticationFailed):
         headers["WWW-Authenticate"] = 'Bearer realm="xrm"'
-    retry = _retry_after(error)
+    retry = retry_after(error)
     if retry is not None:
         headers["Retry-After"] = retry
     return problem(
@@ -119,8 +119,12 @@ def from_error(request: Request, error: Exception, **extra: Any) -> JSONResponse
 _MEMBERS = frozenset({"type", "title", "status", "code", "detail", "instance", "errors"})
 
 
-def _retry_after(error: errors.XRMError) -> str | None:
-    """Whole seconds to wait (at least 1) when the error says, else None."""
+def retry_after(error: errors.XRMError) -> str | None:
+    """The ``Retry-After`` header for ``error``: whole seconds to wait (at least 1).
+
+    None when the error does not say (``details["retry_after"]``, a finite
+    number) how long to wait: the answer then goes without the header.
+    """
     details = error.details
     retry = details.get("retry_after") if isinstance(details, Mapping) else None
     if isinstance(retry, bool) or not isinstance(retry, int | float):

@@ -41,6 +41,7 @@ CONTENT_TYPES = {
 #: The content type of each format's download.
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 _EXPORT_PARAMETERS = frozenset({"filter", "order", "fields", "format"})
+_UPLOAD = ("entity", "format", "mode", "key", "batch_size", "name", "sha256")
 
 __all__ = ["openapi_paths", "routes"]
 
@@ -49,14 +50,23 @@ def routes() -> list[BaseRoute]:
     """The import and export endpoints."""
     one = "/v1/imports/{id}"
     return [
-        Route("/v1/imports", upload_endpoint(start_import, status=201), methods=["POST"]),
-        Route("/v1/imports", endpoint(list_imports), methods=["GET"]),
+        Route(
+            "/v1/imports",
+            upload_endpoint(start_import, status=201, query=_UPLOAD),
+            methods=["POST"],
+        ),
+        Route("/v1/imports", endpoint(list_imports, query=("entity",)), methods=["GET"]),
         Route(one, endpoint(get_import), methods=["GET"]),
-        Route(one + "/rejections", endpoint(list_rejections), methods=["GET"]),
-        Route(one + "/report", endpoint(download_report), methods=["GET"]),
-        Route(one + "/resume", upload_endpoint(resume_import), methods=["POST"]),
+        Route(
+            one + "/rejections",
+            endpoint(list_rejections, query=("limit", "cursor")),
+            methods=["GET"],
+        ),
+        Route(one + "/report", endpoint(download_report, query=("format",)), methods=["GET"]),
+        Route(one + "/resume", upload_endpoint(resume_import, query=("sha256",)), methods=["POST"]),
         Route(one + "/abandon", endpoint(abandon_import), methods=["POST"]),
-        Route("/v1/exports/{entity:xrm_entity}", endpoint(export_get), methods=["GET"]),
+        # The GET reads its query as a record list does (read_query refuses the others).
+        Route("/v1/exports/{entity:xrm_entity}", endpoint(export_get, query=None), methods=["GET"]),
         Route("/v1/exports/{entity:xrm_entity}", endpoint(export_post), methods=["POST"]),
     ]
 

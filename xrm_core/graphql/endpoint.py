@@ -3,9 +3,11 @@
 A request is ``POST`` with a JSON body ``{"query", "variables", "operationName"}``
 (or ``GET`` with those as query parameters, for queries only), authenticated
 with an API token as ``Authorization: Bearer <token>``, as everywhere in the API.
-The operation runs on the event loop; every service call it makes runs in the
-thread pool (the core is synchronous), and data loaders gather the nested
-reads of one level into one call each.
+The whole request — the token, the schema, the operation — is worked out in one
+trip to the thread pool, as a REST call is (the core is synchronous): the
+operation runs on the worker thread's own event loop and makes its service
+calls directly, and data loaders gather the nested reads of one level into one
+call each.
 
 Answers are GraphQL responses, ``{"data": ..., "errors": [...]}``. Each error
 of ours carries ``extensions.code`` (the stable code the REST API's problems
@@ -14,8 +16,8 @@ details) and ``extensions.details``; a bug answers ``internal_error`` with a
 correlation id to quote, never a trace. A missing or bad token answers 401,
 a body that is not a GraphQL request 400 (413 over the ``max_body`` setting),
 a mutation sent by GET 405; any other error of ours before execution (reading
-changed definitions, say) the status the REST API gives it, and a bug 500 —
-always with ``X-Request-Id``.
+changed definitions, say) the status and ``Retry-After`` the REST API gives
+it, and a bug 500 — always with ``X-Request-Id``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from graphql import GraphQLError
 from starlette.requests import Request
@@ -39,12 +41,12 @@ from xrm_core.api.endpoint import (
     read_body,
     sent_request_id,
 )
-from xrm_core.api.problems import status_of
+from xrm_core.api.problems import retry_after, status_of
 from xrm_core.api.responses import RecordsResponse
 from xrm_core.context import correlated, correlation_id
 from xrm_core.errors import AuthenticationFailed, XRMError
-from xrm_core.graphql.loaders import Loaders, call
-from xrm_core.graphql.schema import Schema, SchemaCache
+from xrm_core.graphql.loaders import Loaders, call, run_here
+from xrm_core.graphql.schema import SchemaCache
 from xrm_core.xrm import XRM
 
 logger = logging.getLogger("xrm.graphql")
@@ -95,14 +97,23 @@ class GraphQLEndpoint:
 
     async def _answer(self, request: Request) -> Response:
         query, variables, operation = await _operation(request)
-        xrm, schema = await call(self._user_and_schema, request)
+        return cast(Response, await call(self._answer_here, request, query, variables, operation))
+
+    def _answer_here(
+        self, request: Request, query: str, variables: dict[str, Any] | None, operation: str | None
+    ) -> Response:
+        """The answer, worked out on a worker thread: the token, the schema, the execution."""
+        xrm = _user(request)
+        schema = self.schemas.get(xrm)
         try:
-            result = await schema.execute(
-                query,
-                variable_values=variables,
-                context_value=Context(xrm, Loaders(xrm), native_values=True),
-                operation_name=operation,
-                allowed_operation_types=_BY_GET if request.method == "GET" else None,
+            result = run_here(
+                schema.execute(
+                    query,
+                    variable_values=variables,
+                    context_value=Context(xrm, Loaders(xrm), native_values=True),
+                    operation_name=operation,
+                    allowed_operation_types=_BY_GET if request.method == "GET" else None,
+                )
             )
         except InvalidOperationTypeError:
             raise _BadRequest(405, "method_not_allowed", "send mutations with POST") from None
@@ -114,11 +125,6 @@ class GraphQLEndpoint:
             body["errors"] = [error_entry(e) for e in result.errors]
         body["data"] = result.data
         return RecordsResponse(body)
-
-    def _user_and_schema(self, request: Request) -> tuple[XRM, Schema]:
-        """The token's user and the schema of the definitions now (one trip to a thread)."""
-        xrm = _user(request)
-        return xrm, self.schemas.get(xrm)
 
 
 def routes() -> list[BaseRoute]:
@@ -146,6 +152,9 @@ def _refusal(status: int, code: str, message: str, error: XRMError | None = None
     if code == "internal_error":
         extensions["correlation_id"] = correlation_id()
     headers = {"WWW-Authenticate": 'Bearer realm="xrm"'} if status == 401 else {}
+    wait = None if error is None else retry_after(error)
+    if wait is not None:  # as REST answers it: a throttled client knows when to come back
+        headers["Retry-After"] = wait
     body = {"errors": [{"message": message, "extensions": extensions}]}
     return RecordsResponse(body, status_code=status, headers=headers)
 

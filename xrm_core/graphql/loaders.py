@@ -19,10 +19,13 @@ Loaders live for one request: nothing read is cached beyond it.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import uuid
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Coroutine, Sequence
+from contextvars import ContextVar
+from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from strawberry.dataloader import DataLoader
@@ -32,12 +35,47 @@ from xrm_core.records.results import Record
 from xrm_core.records.service import MAX_LIMIT
 from xrm_core.xrm import XRM
 
+T = TypeVar("T")
 #: Parent ids per query of a reverse relation (the filter language takes 10,000 values).
 _PARENTS = 1000
 
 
+#: True while a request is executed on a worker thread's own loop (:func:`run_here`).
+_here: ContextVar[bool] = ContextVar("xrm_graphql_here", default=False)
+_threads = threading.local()
+
+
+class _Loop:
+    """A worker thread's event loop, closed when the thread ends."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+
+    def __del__(self) -> None:
+        self.loop.close()
+
+
+def run_here(awaitable: Coroutine[Any, Any, T]) -> T:
+    """Run ``awaitable`` to its end on this (worker) thread, its service calls directly.
+
+    The endpoint executes a whole request this way in one trip to the thread
+    pool, as REST does, instead of one trip for the token and one for each
+    level of reads: each trip costs about a tenth of a page of 100 records.
+    """
+    held: _Loop | None = getattr(_threads, "held", None)
+    if held is None:
+        held = _threads.held = _Loop()
+    token = _here.set(True)
+    try:
+        return held.loop.run_until_complete(awaitable)
+    finally:
+        _here.reset(token)
+
+
 async def call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run a synchronous service call in the thread pool (the core is synchronous)."""
+    """Run a synchronous service call: directly under :func:`run_here`, else in the thread pool."""
+    if _here.get():
+        return function(*args, **kwargs)
     return await run_in_threadpool(function, *args, **kwargs)
 
 

@@ -152,6 +152,25 @@ def core_relation_names() -> set[str]:
     return names
 
 
+def add_missing_indexes(conn: sa.Connection) -> list[str]:
+    """Create the indexes of the core's tables that the database lacks; their names.
+
+    ``create_all`` makes a missing table with its indexes but leaves a table
+    that exists as it is, so an index a later version adds to a core table
+    reaches databases made before it only through this (``xrm db upgrade``).
+    """
+    tables = list(core_metadata.sorted_tables)
+    present = sa.inspect(conn).get_multi_indexes(filter_names=[t.name for t in tables])
+    made = []
+    for table in tables:
+        names = {found["name"] for found in present.get((None, table.name), ())}
+        for index in sorted(table.indexes, key=lambda i: str(i.name)):
+            if index.name not in names:
+                index.create(conn, checkfirst=True)
+                made.append(str(index.name))
+    return made
+
+
 def primary_key_name(table: str) -> str:
     """What PostgreSQL calls a table's primary key index: it keeps the suffix whole."""
     suffix = "_pkey"

@@ -59,17 +59,19 @@ def routes() -> list[BaseRoute]:
 
     The busiest come first (the router tries routes in order, a regular
     expression each); ``{id}`` never matches ``$bulk`` or ``$aggregate``, so
-    order decides nothing else.
+    order decides nothing else. Handlers that take query parameters read them
+    with ``read_query`` (``query=None``), which refuses the others as every
+    endpoint does; the rest take none.
     """
     one = _E + "/{id:xrm_id}"
     links = one + "/links/{relationship}"
     return [
-        Route(one, endpoint(h.get_record), methods=["GET"]),
-        Route(_E, endpoint(h.list_records), methods=["GET"]),
+        Route(one, endpoint(h.get_record, query=None), methods=["GET"]),
+        Route(_E, endpoint(h.list_records, query=None), methods=["GET"]),
         Route(_E, endpoint(h.create_record, status=201), methods=["POST"]),
         Route(one, endpoint(h.update_record), methods=["PATCH"]),
-        Route(one, endpoint(h.delete_record), methods=["DELETE"]),
-        Route(_E + "/$aggregate", endpoint(h.aggregate_records), methods=["GET"]),
+        Route(one, endpoint(h.delete_record, query=None), methods=["DELETE"]),
+        Route(_E + "/$aggregate", endpoint(h.aggregate_records, query=None), methods=["GET"]),
         Route(_E + "/$bulk", endpoint(h.bulk_records), methods=["POST"]),
         Route(links, endpoint(h.list_links), methods=["GET"]),
         Route(links, endpoint(h.create_link), methods=["POST"]),

@@ -25,7 +25,14 @@ from typing import Any
 
 from starlette.datastructures import QueryParams
 
-from xrm_core.api.inputs import bad_parameter, boolean, name_list, parsed_json, whole_number
+from xrm_core.api.inputs import (
+    bad_parameter,
+    boolean,
+    name_list,
+    only_parameters,
+    parsed_json,
+    whole_number,
+)
 from xrm_core.errors import Problem, QueryError, RecordValidationError, shown
 from xrm_core.records.filters import OPERATORS
 from xrm_core.records.service import MAX_LIMIT, MAX_VERSION
@@ -59,24 +66,18 @@ def read_query(
 
     ``filter`` and ``where.*`` are always allowed where ``filter`` is.
     """
+    shorts = "filter" in allowed
+    patterns = [f"{p}<name>" for p in prefixes] + ([f"{WHERE}<field>"] if shorts else [])
+    only_parameters(params, allowed, patterns)
     query = ListQuery()
-    seen: set[str] = set()
     short: dict[str, dict[str, Any]] = {}
     for name, value in params.multi_items():
-        if name.startswith(WHERE) and "filter" in allowed:
+        if shorts and name.startswith(WHERE):
             _short_condition(short, name, value)
-            continue
-        if name in seen:
-            raise bad_parameter(name, "is given more than once")
-        seen.add(name)
-        if name in allowed:
+        elif name in allowed:
             _assign(query, name, value)
-        elif any(name.startswith(p) for p in prefixes):
-            query.extra[name] = value
         else:
-            shorts = {"where.<field>"} if "filter" in allowed else set()
-            expected = ", ".join(sorted(allowed | shorts | {f"{p}<name>" for p in prefixes}))
-            raise bad_parameter(name, f"is not a parameter of this endpoint (use {expected})")
+            query.extra[name] = value
     if short:
         query.filter = short if query.filter is None else {"and": [query.filter, short]}
     return query
