@@ -21,6 +21,7 @@ from packaging.version import Version
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from admin_ui.security_forms import is_manager
 from admin_ui.web import Page, view
 from xrm_core.api.problems import status_of
 from xrm_core.errors import Problem, XRMError
@@ -103,10 +104,12 @@ def plugin_rows(service: PluginService) -> list[PluginRow]:
 
 def plugin_list(page: Page) -> Response:
     """Installed and available plugins, with what can be done to each."""
-    xrm = page.xrm
-    manager = xrm.caller is not None and xrm.security_service.is_administrator(xrm.caller)
     notice = page.request.session.pop(NOTICE, None)
-    context = {"plugins": plugin_rows(xrm.plugins), "manager": manager, "notice": notice}
+    context = {
+        "plugins": plugin_rows(page.xrm.plugins),
+        "manager": is_manager(page),
+        "notice": notice,
+    }
     return page.render("plugins/list.html", context)
 
 
@@ -238,11 +241,7 @@ def _switch(page: Page, on: bool) -> Response:
     try:
         service.enable(name) if on else service.disable(name)
     except XRMError as error:
-        context = {
-            "plugins": plugin_rows(service),
-            "manager": True,
-            "error": error,
-        }
+        context = {"plugins": plugin_rows(service), "manager": is_manager(page), "error": error}
         return page.render("plugins/list.html", context, status=status_of(error))
     word = "Enabled" if on else "Disabled"
     lines = [f"{word} {name}.", "Running servers and workers apply it when restarted."]

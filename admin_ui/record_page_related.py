@@ -138,26 +138,27 @@ def link_record(page: Page) -> Response:
     if other is None:
         flash(page, "Nothing was linked: choose a record to link first.", problem=True)
         return page.redirect(_back(page))
-    source, target = _ends(page, side, other)
-    try:
-        page.xrm.records(owner).link(source, relationship, target)
-    except XRMError as error:
-        flash(page, f"Nothing was linked: {error.message}.", problem=True)
-        return page.redirect(_back(page))
-    flash(page, "Linked.")
-    return page.redirect(_back(page))
+    return _change(page, owner, relationship, _ends(page, side, other), add=True)
 
 
 def unlink_record(page: Page) -> Response:
     """Remove one link of the record."""
     owner, relationship, side, _ = _relationship(page)
-    source, target = _ends(page, side, page.value("other"))
+    return _change(page, owner, relationship, _ends(page, side, page.value("other")), add=False)
+
+
+def _change(
+    page: Page, owner: str, relationship: str, ends: tuple[str, str], *, add: bool
+) -> Response:
+    """Link (``add``) or unlink ``ends`` (source, target); say how it went on the record's page."""
+    done = "linked" if add else "unlinked"
     try:
-        page.xrm.records(owner).unlink(source, relationship, target)
+        records = page.xrm.records(owner)
+        (records.link if add else records.unlink)(ends[0], relationship, ends[1])
     except XRMError as error:
-        flash(page, f"Nothing was unlinked: {error.message}.", problem=True)
-        return page.redirect(_back(page))
-    flash(page, "Unlinked.")
+        flash(page, f"Nothing was {done}: {error.message}.", problem=True)
+    else:
+        flash(page, f"{done.capitalize()}.")
     return page.redirect(_back(page))
 
 

@@ -15,13 +15,21 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from admin_ui.security_forms import INPUT_ERRORS, every, failed, path_id, require_manager
+from admin_ui.security_forms import (
+    INPUT_ERRORS,
+    every,
+    failed,
+    link_routes,
+    link_sections,
+    path_id,
+    require_manager,
+)
 from admin_ui.web import Page, view
 
 #: What a permission allows, as the checkbox suffix and the field of ``field_permission``.
 _ACCESS = (("read", "can_read"), ("create", "can_create"), ("update", "can_update"))
 #: The relationships of a profile: who gets it.
-_HOLDERS = {"users": ("user", "username"), "teams": ("team", "name")}
+_HOLDERS = {"users": ("Users", "user", "username"), "teams": ("Teams", "team", "name")}
 
 
 def routes() -> list[BaseRoute]:
@@ -32,8 +40,7 @@ def routes() -> list[BaseRoute]:
         Route(base, view(create_profile), methods=["POST"]),
         Route(base + "/{profile_id}", view(profile_page), methods=["GET"]),
         Route(base + "/{profile_id}", view(save_permissions), methods=["POST"]),
-        Route(base + "/{profile_id}/{link}", view(add_holder), methods=["POST"]),
-        Route(base + "/{profile_id}/{link}/remove", view(remove_holder), methods=["POST"]),
+        *link_routes(base, "profile_id", "field_security_profile", _HOLDERS, profile_page),
     ]
 
 
@@ -70,22 +77,10 @@ def profile_page(page: Page, extra: dict[str, Any] | None = None, status: int = 
         {"entity": entity, "field": field, "allowed": granted.get((entity, field), set())}
         for entity, field in _secured(page)
     ]
-    holders = {}
-    for link, (entity, label) in _HOLDERS.items():
-        linked = {
-            item["target_id"]
-            for item in page.xrm.records("field_security_profile").links(profile_id, link)
-        }
-        everyone = every(page.xrm.records(entity), order=[label])
-        holders[link] = (
-            label,
-            [r for r in everyone if r["id"] in linked],
-            [r for r in everyone if r["id"] not in linked],
-        )
     context = {
         "profile": profile,
         "fields": fields,
-        "holders": holders,
+        "lists": link_sections(page, "field_security_profile", profile_id, _HOLDERS),
         "saved": "saved" in page.request.query_params,
         "errors": {},
         **(extra or {}),
@@ -114,33 +109,6 @@ def save_permissions(page: Page) -> Response:
         elif found is not None and any(found[c] != v for c, v in wanted.items()):
             permissions.update(found["id"], wanted)
     return page.redirect(f"/security/field-profiles/{profile_id}?saved=1")
-
-
-def add_holder(page: Page) -> Response:
-    """Give the profile to a user or a team."""
-    return _change_holder(page, add=True)
-
-
-def remove_holder(page: Page) -> Response:
-    """Take the profile from a user or a team."""
-    return _change_holder(page, add=False)
-
-
-def _change_holder(page: Page, *, add: bool) -> Response:
-    require_manager(page)
-    profile_id = path_id(page, "profile_id")
-    link = str(page.request.path_params["link"])
-    if link not in _HOLDERS:
-        return page.render("error.html", {"message": "There is no such page."}, status=404)
-    profiles = page.xrm.records("field_security_profile")
-    try:
-        if add:
-            profiles.link(profile_id, link, page.value("target"))
-        else:
-            profiles.unlink(profile_id, link, page.value("target"))
-    except INPUT_ERRORS as error:
-        return profile_page(page, failed(error), 422)
-    return page.redirect(f"/security/field-profiles/{profile_id}")
 
 
 def _secured(page: Page) -> list[tuple[str, str]]:

@@ -14,6 +14,8 @@ from admin_ui.security_forms import (
     INPUT_ERRORS,
     every,
     failed,
+    link_routes,
+    link_sections,
     names,
     path_id,
     require_manager,
@@ -22,7 +24,7 @@ from admin_ui.security_forms import (
 from admin_ui.web import Page, view
 
 #: The relationships of a team that its page edits: members (users) and roles.
-_TEAM_LINKS = {"members": "user", "roles": "role"}
+_TEAM_LINKS = {"members": ("Members", "user", "username"), "roles": ("Roles", "role", "name")}
 
 
 def routes() -> list[BaseRoute]:
@@ -31,8 +33,7 @@ def routes() -> list[BaseRoute]:
         Route("/security/teams", view(team_list), methods=["GET"]),
         Route("/security/teams", view(create_team), methods=["POST"]),
         Route("/security/teams/{team_id}", view(team_page), methods=["GET"]),
-        Route("/security/teams/{team_id}/{link}", view(add_link), methods=["POST"]),
-        Route("/security/teams/{team_id}/{link}/remove", view(remove_link), methods=["POST"]),
+        *link_routes("/security/teams", "team_id", "team", _TEAM_LINKS, team_page),
         Route("/security/units", view(unit_tree), methods=["GET"]),
         Route("/security/units", view(create_unit), methods=["POST"]),
         Route("/security/units/{unit_id}", view(save_unit), methods=["POST"]),
@@ -71,47 +72,10 @@ def team_page(page: Page, extra: dict[str, object] | None = None, status: int = 
     """A team's members and roles, with forms to add and remove them."""
     require_manager(page)
     team_id = path_id(page, "team_id")
-    teams = page.xrm.records("team")
-    team = teams.get(team_id)
-    lists = {}
-    for link, entity in _TEAM_LINKS.items():
-        linked = {item["target_id"] for item in teams.links(team_id, link)}
-        everyone = every(
-            page.xrm.records(entity), order=["username" if entity == "user" else "name"]
-        )
-        lists[link] = (
-            [r for r in everyone if r["id"] in linked],
-            [r for r in everyone if r["id"] not in linked],
-        )
+    team = page.xrm.records("team").get(team_id)
+    lists = link_sections(page, "team", team_id, _TEAM_LINKS)
     context = {"team": team, "lists": lists, "errors": {}, **(extra or {})}
     return page.render("security/team.html", context, status=status)
-
-
-def add_link(page: Page) -> Response:
-    """Add a member (or a role) to a team."""
-    return _change_link(page, add=True)
-
-
-def remove_link(page: Page) -> Response:
-    """Remove a member (or a role) from a team."""
-    return _change_link(page, add=False)
-
-
-def _change_link(page: Page, *, add: bool) -> Response:
-    require_manager(page)
-    team_id = path_id(page, "team_id")
-    link = str(page.request.path_params["link"])
-    if link not in _TEAM_LINKS:
-        return page.render("error.html", {"message": "There is no such page."}, status=404)
-    teams = page.xrm.records("team")
-    try:
-        if add:
-            teams.link(team_id, link, page.value("target"))
-        else:
-            teams.unlink(team_id, link, page.value("target"))
-    except INPUT_ERRORS as error:
-        return team_page(page, {**failed(error), "failed_link": link}, 422)
-    return page.redirect(f"/security/teams/{team_id}")
 
 
 # -- business units -------------------------------------------------------

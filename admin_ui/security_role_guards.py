@@ -1,14 +1,16 @@
 """What the role page lets one do with a role's name and the role itself, and why not.
 
 Renaming and deleting a role are plain writes to its record (``role`` is a core
-entity), which the record service allows an administrator. The page adds two
-guards of its own before calling it:
+entity). Two kinds of reason stop them, and the page names them up front:
 
-- a role held by a user or a team is not deleted (its holders would lose their
-  rights without a word): the page names them, to take the role from them first;
-- a built-in role, or one a plugin declared, keeps its name and is not deleted:
-  the core and plugins find their roles by name, so a plugin's upgrade would
-  make the role again. Its description may change.
+- the name is fixed, and the role stays, when the core says so
+  (:meth:`~xrm_core.security.service.SecurityService.role_protection`: a built-in
+  role, which the core also refuses to rename or delete) or when a plugin declared
+  the role (``xrm.plugins.owner_of``): plugins find their roles by name, so an
+  upgrade would make it again. Its description may change;
+- UI policy, not a core rule: a role held by a user or a team is not deleted here
+  (its holders would lose their rights without a word): the page names them, to
+  take the role from them first.
 """
 
 from __future__ import annotations
@@ -27,12 +29,13 @@ class RoleGuards:
 
     #: Why the name cannot change and the role cannot go ("" when they can).
     name_fixed: str
-    #: The users and teams holding the role ("user ann", "team Sales").
+    #: The users and teams holding the role ("user ann", "team Sales"): the UI's own
+    #: policy keeps a held role from being deleted.
     holders: tuple[str, ...]
 
     @property
     def deletable(self) -> bool:
-        """True when the role may be deleted: nobody holds it and nothing finds it by name."""
+        """True when the role may be deleted: nothing finds it by name, nobody holds it."""
         return not self.name_fixed and not self.holders
 
     @property
@@ -40,19 +43,18 @@ class RoleGuards:
         """Why the role may not be deleted ("" when it may)."""
         if self.name_fixed:
             return self.name_fixed
-        if self.holders:
+        if self.holders:  # UI policy, see the module's docstring
             return f"It is held by {', '.join(self.holders)}: take it from them first."
         return ""
 
 
 def guards(page: Page, role: Record) -> RoleGuards:
     """The guards of ``role``, as the signed-in administrator sees them."""
-    fixed = ""
-    owner = page.xrm.plugins.owner_of("role", str(role["name"]))
-    if role.get("builtin"):
-        fixed = "It is a built-in role: the core finds it by its name."
-    elif owner != CUSTOM:
-        fixed = f"The plugin {owner} declared it and finds it by its name."
+    fixed = page.xrm.security.role_protection(role)
+    if not fixed:
+        owner = page.xrm.plugins.owner_of("role", str(role["name"]))
+        if owner != CUSTOM:
+            fixed = f"The plugin {owner} declared it and finds it by its name."
     return RoleGuards(fixed, _holders(page, role["id"]))
 
 

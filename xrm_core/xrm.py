@@ -33,6 +33,7 @@ from xrm_core.security.caller import Caller
 from xrm_core.security.service import CORE, SecurityService
 from xrm_core.storage.database import Database
 from xrm_core.storage.ddl import Catalog
+from xrm_core.storage.tables import add_missing_indexes
 from xrm_core.timeline import DEFAULT_LIMIT, TimelineEntry, TimelineSources, record_timeline
 from xrm_core.transfer import Exports, Imports
 
@@ -173,6 +174,9 @@ class XRM:
     def _install_core(self, caller: Caller) -> None:
         # Built-in plugins only: installing the core must not import every installed package.
         builtin = make_plugin_manager(load_entrypoints=False)
+        # Here, not on every open: on a large audit log, making an index takes a while.
+        with self.db.transaction() as conn:
+            add_missing_indexes(conn)
         PluginService(self._acting(caller), builtin).ensure_core()
 
     @property
@@ -294,9 +298,13 @@ class XRM:
         return record_timeline(self, entity, record_id, limit=limit)
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """A unit of work: every record call inside commits or rolls back together."""
-        with self.db.transaction() as conn:
+    def transaction(self, *, write: bool = True) -> Iterator[Connection]:
+        """A unit of work: every record call inside commits or rolls back together.
+
+        ``write=False`` is for reads only: they share one connection (on SQLite,
+        one snapshot) without taking the write lock, e.g. a page of many counts.
+        """
+        with self.db.transaction(write=write) as conn:
             yield conn
 
     def close(self) -> None:

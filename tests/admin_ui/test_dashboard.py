@@ -72,3 +72,5 @@ def test_without_sales_the_dashboard_has_no_charts(inprocess: Admin) -> None:
     inprocess.sign_in()
     page = inprocess.client.get("/admin/")
     assert page.status_code == 200 and 'id="sales-charts"' not in page.text
+    # The counts, read in one read-only transaction, are the users admin and clerk.
+    assert '<a href="/admin/records/user">user</a></td><td class="num">2</td>' in page.text

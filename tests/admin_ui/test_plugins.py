@@ -207,3 +207,15 @@ def test_a_plugins_role_keeps_its_name_and_is_not_deleted(parking: Admin) -> Non
     refused = parking.client.post(f"/admin/security/roles/{warden}/delete", data=data)
     assert refused.status_code == 409 and "The role was not deleted" in refused.text
     assert parking.xrm.security.role_id("Parking Warden") == warden
+
+
+def test_a_clerk_sees_the_plugins_but_no_actions_and_switching_one_is_refused(
+    inprocess: Admin,
+) -> None:
+    inprocess.sign_in("clerk")
+    listed = inprocess.client.get("/admin/plugins")
+    assert listed.status_code == 200 and '<th scope="col">Actions</th>' not in listed.text
+    token = inprocess.csrf("/admin/plugins")
+    refused = inprocess.client.post("/admin/plugins/sales/disable", data={"csrf_token": token})
+    assert refused.status_code == 403 and "needs an administrator" in refused.text
+    assert '<th scope="col">Actions</th>' not in refused.text  # still no buttons to try

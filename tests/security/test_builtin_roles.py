@@ -17,6 +17,7 @@ def test_a_built_in_role_keeps_its_name_but_its_description_may_change(xrm: XRM)
     xrm.security.install()
     roles = xrm.records("role")
     admin = _role(xrm, "System Administrator")
+    assert "built-in" in xrm.security.role_protection(admin)  # pages say it before trying
     with pytest.raises(RecordValidationError) as refused:
         roles.update(admin["id"], {"name": "Root"})
     assert [p.pointer for p in refused.value.problems] == ["/name"]
@@ -29,12 +30,17 @@ def test_a_built_in_role_keeps_its_name_but_its_description_may_change(xrm: XRM)
 def test_a_built_in_role_cannot_be_deleted_and_a_custom_one_can(xrm: XRM) -> None:
     xrm.security.install()
     roles = xrm.records("role")
+    basic = _role(xrm, "Basic User")
+    assert xrm.security.role_protection(basic) == (
+        "It is a built-in role: the core finds it by its name."
+    )
     with pytest.raises(DeleteRestricted):
-        roles.delete(_role(xrm, "Basic User")["id"])
+        roles.delete(basic["id"])
     assert roles.count(filter={"name": "Basic User"}) == 1
 
     xrm.security.create_role("Auditor", [("user", "read", "organization")])
     auditor = _role(xrm, "Auditor")
+    assert xrm.security.role_protection(auditor) == ""
     with pytest.raises(RecordValidationError):  # only the core makes built-in roles
         roles.update(auditor["id"], {"builtin": True})
     roles.update(auditor["id"], {"name": "Reviewer"})

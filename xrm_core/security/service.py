@@ -656,6 +656,17 @@ class SecurityService:
                 [Problem("/", "a built-in role cannot be deleted")],
             )
 
+    def role_protection(self, role: Mapping[str, Any]) -> str:
+        """Why the core keeps ``role``'s name and refuses to delete it; "" when it does not.
+
+        ``role`` is a ``role`` record as read. The rule is the one
+        :meth:`check_core_record` and :meth:`check_core_delete` enforce (a
+        built-in role is found by its name), so a page can say so up front.
+        """
+        if role.get("builtin"):
+            return "It is a built-in role: the core finds it by its name."
+        return ""
+
     def _check_privilege(self, record: Mapping[str, Any]) -> None:
         target = record.get("entity")
         if target == "*" or target is None:
