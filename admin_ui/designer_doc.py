@@ -45,7 +45,10 @@ def doc_from_draft(
     errors: Errors = {}
     doc: Doc = copy.deepcopy(dict(base)) if base else {"x-xrm": {"name": draft.name}}
     xrm = doc.setdefault("x-xrm", {})
-    _put(xrm, "label", draft.label)
+    # The form shows the title when no label is set: written out only when it changed,
+    # or reviewing an unchanged entity would plan a change of its document.
+    if base is None or draft.label != (xrm.get("label") or doc.get("title", "")):
+        _put(xrm, "label", draft.label)
     _put(xrm, "plural", draft.plural)
     _put(doc, "description", draft.description)
     # Sent as chosen: for an existing entity the plan says whether it may change.
