@@ -34,11 +34,6 @@ def _records(call: Call) -> RecordService:
     return call.xrm.records(call.params["entity"])
 
 
-def _no_params(call: Call) -> None:
-    if _has_query(call):
-        read_query(call.request.query_params, frozenset())
-
-
 def _has_query(call: Call) -> bool:
     return bool(call.request.scope.get("query_string"))
 
@@ -91,7 +86,6 @@ def get_record(call: Call) -> Record:
 
 def create_record(call: Call) -> Record:
     """Create a record: 201 with ``Location`` and ``ETag``."""
-    _no_params(call)
     records = _records(call)
     record = records.create(body_object(call.body, what="the record"))
     call.headers["Location"] = location(records.entity, record["id"])
@@ -100,7 +94,6 @@ def create_record(call: Call) -> Record:
 
 def update_record(call: Call) -> Record:
     """Change some fields; ``If-Match`` makes it conditional (stale: 412)."""
-    _no_params(call)
     version = if_match(call.request.headers.get("if-match"))
     changes = body_object(call.body, what="the changes")
     record = _records(call).update(call.params["id"], changes, if_version=version)
@@ -156,7 +149,6 @@ class BulkRequest(pydantic.BaseModel):
 
 def bulk_records(call: Call) -> dict[str, Any]:
     """Create, update or upsert many records, all or nothing or row by row."""
-    _no_params(call)
     request = _bulk_request(call.body)
     records = _records(call)
     try:
@@ -219,14 +211,12 @@ def _row_error(error: XRMError) -> dict[str, Any]:
 
 def list_links(call: Call) -> dict[str, Any]:
     """The links of a record through a many-to-many relationship, oldest first."""
-    _no_params(call)
     links = _records(call).links(call.params["id"], call.params["relationship"])
     return {"items": links}
 
 
 def create_link(call: Call) -> Record:
     """Link the record to ``target_id`` (with ``attributes``); linking again replaces them."""
-    _no_params(call)
     body = body_object(call.body, what="the link")
     problems = member_problems(body, _LINK, required=("target_id",))
     target: Any = body.get("target_id")
@@ -242,7 +232,6 @@ def create_link(call: Call) -> Record:
 
 def delete_link(call: Call) -> Response:
     """Remove a link: 204, or 404 when there was none."""
-    _no_params(call)
     p = call.params
     if not _records(call).unlink(p["id"], p["relationship"], p["target_id"]):
         raise RecordNotFound(
