@@ -132,6 +132,20 @@ def _text(value: Any) -> str:
 
 
 @pytest.fixture
+def ddl(xrm: XRM) -> Iterator[list[str]]:
+    """The schema statements (CREATE, ALTER, DROP) the database receives from now on."""
+    seen: list[str] = []
+
+    def listen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().split(" ", 1)[0].upper() in ("CREATE", "ALTER", "DROP"):
+            seen.append(statement)
+
+    sa.event.listen(xrm.db.engine, "before_cursor_execute", listen)
+    yield seen
+    sa.event.remove(xrm.db.engine, "before_cursor_execute", listen)
+
+
+@pytest.fixture
 def database(xrm: XRM) -> DatabaseView:
     """The real database under ``xrm``, read without the metadata service."""
     return DatabaseView(xrm)

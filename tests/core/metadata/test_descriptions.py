@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from xrm_core import XRM, Safety
 
@@ -41,20 +40,6 @@ def edit(path: str, value: str) -> Callable[[dict[str, Any]], None]:
         node[last] = value
 
     return change
-
-
-@pytest.fixture
-def ddl(xrm: XRM) -> Iterator[list[str]]:
-    """The schema statements (CREATE, ALTER, DROP) the database receives from now on."""
-    seen: list[str] = []
-
-    def listen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.lstrip().split(" ", 1)[0].upper() in ("CREATE", "ALTER", "DROP"):
-            seen.append(statement)
-
-    sa.event.listen(xrm.db.engine, "before_cursor_execute", listen)
-    yield seen
-    sa.event.remove(xrm.db.engine, "before_cursor_execute", listen)
 
 
 @pytest.mark.parametrize(

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from xrm_core import XRM, DefinitionError, Safety
 
@@ -23,20 +21,6 @@ def car(title: Any = None, **properties: Any) -> dict[str, Any]:
     if title is not None:
         xrm["title_field"] = title
     return {"x-xrm": xrm, "properties": {k: v for k, v in props.items() if v is not None}}
-
-
-@pytest.fixture
-def ddl(xrm: XRM) -> Iterator[list[str]]:
-    """The schema statements (CREATE, ALTER, DROP) the database receives from now on."""
-    seen: list[str] = []
-
-    def listen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.lstrip().split(" ", 1)[0].upper() in ("CREATE", "ALTER", "DROP"):
-            seen.append(statement)
-
-    sa.event.listen(xrm.db.engine, "before_cursor_execute", listen)
-    yield seen
-    sa.event.remove(xrm.db.engine, "before_cursor_execute", listen)
 
 
 def test_a_title_field_is_one_text_field_or_several(xrm: XRM) -> None:
