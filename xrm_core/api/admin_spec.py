@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from xrm_core.timeline import MAX_LIMIT as MAX_ENTRIES
+
 if TYPE_CHECKING:
     from xrm_core.api.openapi import Spec
 
@@ -277,7 +279,9 @@ def operations_paths(spec: Spec) -> dict[str, dict[str, Any]]:
                 parameters=[
                     path_param("id"),
                     query_param(
-                        "limit", {"type": "integer", "minimum": 1, "maximum": 200}, "At most."
+                        "limit",
+                        {"type": "integer", "minimum": 1, "maximum": MAX_ENTRIES},
+                        "At most.",
                     ),
                 ],
             )
