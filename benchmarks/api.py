@@ -4,8 +4,9 @@ One database, prepared here (not timed): security installed, an administrator
 with an API token, accounts and deals (``bench_deal`` has a lookup to
 ``bench_account``, a choice ``stage`` and an index on ``(stage, close_date)``).
 Then uvicorn serves :mod:`benchmarks.api_server` in a process of its own, and
-a load generator in this process (asyncio and httpx, ``concurrency`` workers
-on keep-alive connections) counts the 200 answers it gets in ``seconds``:
+wrk (the load generator, a C program: Debian's ``wrk``) keeps ``concurrency``
+requests in flight on keep-alive connections for ``seconds`` and counts the
+answers; any answer but a 2xx stops the suite:
 
 - ``http_get_by_id``: ``GET /api/v1/bench_deal/{id}`` against a bare Starlette
   endpoint running ``SELECT ... WHERE id = :id`` (random ids, the same for both);
@@ -18,9 +19,12 @@ on keep-alive connections) counts the 200 answers it gets in ``seconds``:
   against REST with ``fields=`` (which still expands the whole account).
 
 Before anything is timed, both sides of each bench are asked the same thing
-once and must answer the same records. Each side is warmed up, then measured
-``rounds`` times, the two alternating (and which goes first alternating too);
-the best round of each is reported: other processes only ever slow a round down.
+once (with httpx) and must answer the same records. Each side is warmed up,
+then measured ``rounds`` times, the two alternating (and which goes first
+alternating too); the best round of each is reported: other processes only
+ever slow a round down. wrk, not a Python client, generates the load: one
+written in Python spends more per request than the bare endpoint does, and
+then measures itself.
 """
 
 from __future__ import annotations
@@ -28,10 +32,16 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
 import random
+import resource
+import shutil
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -83,14 +93,15 @@ class Sizes:
     deals: int
     #: Requests in flight at once (one connection each).
     concurrency: int
-    #: Seconds of each measured round, and of the warm-up of each side.
-    seconds: float
-    warmup: float
+    #: Seconds of each measured round, and of the warm-up of each side (0: none);
+    #: wrk takes whole seconds.
+    seconds: int
+    warmup: int
     rounds: int
 
 
-FULL = Sizes(1_000, 20_000, 8, 10.0, 3.0, 3)
-SMOKE = Sizes(50, 300, 8, 0.3, 0.1, 1)
+FULL = Sizes(1_000, 20_000, 8, 10, 3, 3)
+SMOKE = Sizes(50, 300, 8, 1, 0, 1)
 
 #: Ours against the bare endpoint, as a throughput.
 REST_TARGET = 0.6
@@ -118,16 +129,34 @@ SOME_FIELDS = ("name", "amount", "stage", "close_date", "account")
 
 @dataclass(frozen=True)
 class Call:
-    """One HTTP request of a load: method, path, query parameters, JSON body."""
+    """One HTTP request: method, path, query parameters, JSON body."""
 
     method: str
     path: str
     params: dict[str, str] | None = None
     body: Any = None
 
+    @property
+    def target(self) -> str:
+        """The path with its query string, as sent."""
+        query = httpx2.QueryParams(self.params or {})
+        return f"{self.path}?{query}" if query else self.path
 
-#: Makes the next request of a worker from its own random generator.
-Calls = Callable[[random.Random], Call]
+
+@dataclass(frozen=True)
+class Calls:
+    """What one side of a bench sends: each request one of ``calls``, picked at random.
+
+    They share a method and a body (wrk sends one request per path).
+    """
+
+    calls: tuple[Call, ...]
+
+    @classmethod
+    def of(cls, *calls: Call) -> Calls:
+        if len({(c.method, json.dumps(c.body)) for c in calls}) != 1:
+            raise ValueError("the calls of one load differ only by their paths")
+        return cls(calls)
 
 
 class StatusError(RuntimeError):
@@ -166,12 +195,8 @@ class Bench:
     # -- benchmarks ------------------------------------------------------
 
     def _get_by_id(self, load: _Load, ids: list[str], sizes: Sizes) -> Result:
-        def ours(rnd: random.Random) -> Call:
-            return ours_get(rnd.choice(ids))
-
-        def bare(rnd: random.Random) -> Call:
-            return bare_get(rnd.choice(ids))
-
+        ours = Calls.of(*(ours_get(i) for i in ids))
+        bare = Calls.of(*(bare_get(i) for i in ids))
         some = ids[len(ids) // 2]
         a, b = load.once(ours_get(some)), load.once(bare_get(some))
         _same("http_get_by_id", [a], [b], rows=1)
@@ -180,12 +205,8 @@ class Bench:
         return self._compare("http_get_by_id", load, ours, bare, sizes, REST_TARGET, rows=1)
 
     def _filtered_list(self, load: _Load, sizes: Sizes) -> Result:
-        def ours(rnd: random.Random) -> Call:
-            return ours_list(rnd.choice(STAGES))
-
-        def bare(rnd: random.Random) -> Call:
-            return bare_list(rnd.choice(STAGES))
-
+        ours = Calls.of(*(ours_list(stage) for stage in STAGES))
+        bare = Calls.of(*(bare_list(stage) for stage in STAGES))
         a, b = load.once(ours_list("won")), load.once(bare_list("won"))
         _same("http_filtered_list", a["items"], b["items"], rows=50)
         return self._compare("http_filtered_list", load, ours, bare, sizes, REST_TARGET, rows=50)
@@ -204,7 +225,7 @@ class Bench:
             item["account"] = {k: item["account"][k] for k in node["account"]}
         _same(bench, nodes, items, NESTED_ROWS)
         return self._compare(
-            bench, load, lambda _: graphql, lambda _: rest, sizes, GRAPHQL_TARGET, NESTED_ROWS
+            bench, load, Calls.of(graphql), Calls.of(rest), sizes, GRAPHQL_TARGET, NESTED_ROWS
         )
 
     def _compare(
@@ -219,9 +240,10 @@ class Bench:
     ) -> Result:
         """Requests/s of ``ours`` and ``raw``: warmed up, then the best of alternating rounds."""
         c, s = sizes.concurrency, sizes.seconds
-        self.progress(f"{self.label}: {bench}, {c} workers, {sizes.rounds} x {s:g} s each side")
+        self.progress(f"{self.label}: {bench}, {c} in flight, {sizes.rounds} x {s} s each side")
         for calls in (ours, raw):
-            load.rate(calls, sizes.warmup)
+            if sizes.warmup:
+                load.rate(calls, sizes.warmup)
         best = {"ours": 0.0, "raw": 0.0}
         for i in range(sizes.rounds):
             order = [("ours", ours), ("raw", raw)]
@@ -330,10 +352,44 @@ def _same(bench: str, ours: list[Any], raw: list[Any], rows: int) -> None:
         raise RuntimeError(f"{bench}: the two sides answered different records")
 
 
+#: wrk's script: each request one of the paths in a file, at random; a JSON summary at the end.
+WRK_SCRIPT = """
+local paths = {}
+for line in io.lines(os.getenv("XRM_BENCH_PATHS")) do paths[#paths + 1] = line end
+wrk.method = os.getenv("XRM_BENCH_METHOD")
+wrk.headers["Authorization"] = os.getenv("XRM_BENCH_AUTHORIZATION")
+local body = os.getenv("XRM_BENCH_BODY")
+if body ~= "" then
+  local file = assert(io.open(body, "rb"))
+  wrk.body = file:read("*a")
+  file:close()
+  wrk.headers["Content-Type"] = "application/json"
+end
+request = function()
+  return wrk.format(nil, paths[math.random(#paths)])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'XRM_RESULT {"requests": %d, "microseconds": %d, "connect": %d, "read": %d, '
+    .. '"write": %d, "status": %d, "timeout": %d}\\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+#: How the script's summary line starts.
+WRK_RESULT = "XRM_RESULT "
+#: Seconds a request may take before wrk counts it as an error.
+WRK_TIMEOUT = 30
+
+
 class _Load:
-    """The load generator: ``concurrency`` workers on keep-alive connections to the server."""
+    """The load generator: wrk keeping ``concurrency`` requests in flight, and httpx for checks."""
 
     def __init__(self, base_url: str, token: str, sizes: Sizes) -> None:
+        wrk = shutil.which("wrk")
+        if wrk is None:
+            raise RuntimeError("the api suite needs wrk, the load generator: apt-get install wrk")
+        self.wrk = wrk
         self.base_url = base_url
         self.headers = {"Authorization": f"Bearer {token}"}
         self.concurrency = sizes.concurrency
@@ -342,36 +398,58 @@ class _Load:
         """The JSON answer to one request (untimed), which must be a 200."""
         return asyncio.run(self._once(call))
 
-    def rate(self, calls: Calls, seconds: float) -> tuple[float, float]:
-        """200 answers per second over ``seconds``, and the share of a core this process used."""
-        return asyncio.run(self._run(calls, seconds))
+    def rate(self, calls: Calls, seconds: int) -> tuple[float, float]:
+        """Answers per second over ``seconds``, and the share of a core wrk used.
+
+        Raises :class:`StatusError` when any answer was not a 2xx, or a request failed.
+        """
+        with tempfile.TemporaryDirectory(prefix="xrm-wrk-") as folder:
+            here = Path(folder)
+            (here / "script.lua").write_text(WRK_SCRIPT)
+            (here / "paths").write_text("".join(f"{c.target}\n" for c in calls.calls))
+            first = calls.calls[0]
+            if first.body is not None:
+                (here / "body.json").write_text(json.dumps(first.body))
+            env = {
+                **os.environ,
+                "XRM_BENCH_PATHS": str(here / "paths"),
+                "XRM_BENCH_METHOD": first.method,
+                "XRM_BENCH_AUTHORIZATION": self.headers["Authorization"],
+                "XRM_BENCH_BODY": str(here / "body.json") if first.body is not None else "",
+            }
+            command = [self.wrk, "-t1", f"-c{self.concurrency}", f"-d{seconds}s"]
+            command += [f"--timeout={WRK_TIMEOUT}s", "-s", str(here / "script.lua"), self.base_url]
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+            elapsed = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        summary = _summary(done, f"{first.method} {first.target}")
+        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        return summary["requests"] / (summary["microseconds"] / 1e6), cpu / elapsed
 
     def _client(self) -> httpx2.AsyncClient:
-        n = self.concurrency
-        limits = httpx2.Limits(max_connections=n, max_keepalive_connections=n)
-        return httpx2.AsyncClient(
-            base_url=self.base_url, headers=self.headers, limits=limits, timeout=60.0
-        )
+        return httpx2.AsyncClient(base_url=self.base_url, headers=self.headers, timeout=60.0)
 
     async def _once(self, call: Call) -> Any:
         async with self._client() as client:
             return json.loads(await _send(client, call))
 
-    async def _run(self, calls: Calls, seconds: float) -> tuple[float, float]:
-        async with self._client() as client:
-            cpu, start = time.process_time(), time.perf_counter()
-            deadline = start + seconds
 
-            async def worker(seed: int) -> int:
-                rnd, done = random.Random(seed), 0
-                while time.perf_counter() < deadline:
-                    await _send(client, calls(rnd))
-                    done += 1
-                return done
-
-            counts = await asyncio.gather(*(worker(i) for i in range(self.concurrency)))
-            elapsed = time.perf_counter() - start
-        return sum(counts) / elapsed, (time.process_time() - cpu) / elapsed
+def _summary(done: subprocess.CompletedProcess[str], what: str) -> dict[str, int]:
+    """wrk's counts, once sure that every request was answered with a 2xx."""
+    lines = [line for line in done.stdout.splitlines() if line.startswith(WRK_RESULT)]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(
+            f"wrk failed ({done.returncode}): {(done.stderr or done.stdout)[-2000:]}"
+        )
+    summary: dict[str, int] = json.loads(lines[-1].removeprefix(WRK_RESULT))
+    failed = {k: v for k, v in summary.items() if k not in ("requests", "microseconds") and v}
+    if failed:
+        raise StatusError(f"{what}: not every request was answered with a 2xx: {failed}")
+    if not summary["requests"]:
+        raise StatusError(f"{what}: no request was answered")
+    return summary
 
 
 async def _send(client: httpx2.AsyncClient, call: Call) -> bytes:

@@ -2,9 +2,10 @@
 
 :class:`Server` runs uvicorn with :func:`app` (a factory) in a process of its
 own, one worker, on a free loopback port. Requests under ``/bare/`` go to a
-plain Starlette app whose synchronous endpoints (run in the same thread pool as
-ours) execute hand-written SQL through the same SQLAlchemy engine and encode
-rows with the same :class:`~xrm_core.api.responses.RecordsResponse`;
+plain Starlette app whose endpoints execute hand-written SQL through the same
+SQLAlchemy engine, in the same worker threads as ours (the app's
+:class:`~xrm_core.api.threads.ServiceThreads`: as many calls at once), and
+encode rows with the same :class:`~xrm_core.api.responses.RecordsResponse`;
 everything else goes to :func:`xrm_core.api.app.create_app`, configured by the
 environment (``XRM_DATABASE_URL``, ``XRM_RATE_LIMIT``...). The ratio of the two
 is then what the framework adds: authentication, permissions, validation of
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import threading
 import uuid
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -26,11 +28,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from xrm_core.api.app import create_app
 from xrm_core.api.responses import RecordsResponse
+from xrm_core.api.threads import ServiceThreads
 from xrm_core.xrm import XRM
 
 #: The entity the bare endpoints read (the suite defines it before the server starts).
@@ -131,7 +135,8 @@ def app() -> ASGIApp:
     """The app uvicorn serves: ``/bare/...`` to the bare endpoints, the rest to xRM."""
     ours = create_app()
     xrm: XRM = ours.state.xrm
-    bare = _bare_app(_Statements(xrm.db.engine, xrm.metadata.catalog.table(DEAL)))
+    sql = _Statements(xrm.db.engine, xrm.metadata.catalog.table(DEAL))
+    bare = _bare_app(sql, ours.state.api_threads)
 
     async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
         # The lifespan (and every other path) is ours: it closes the database.
@@ -174,7 +179,7 @@ class _Statements:
             return [dict(zip(keys, row, strict=True)) for row in result]
 
 
-def _bare_app(sql: _Statements) -> Starlette:
+def _bare_app(sql: _Statements, threads: ServiceThreads) -> Starlette:
     def deal(request: Request) -> RecordsResponse:
         try:
             deal_id = uuid.UUID(request.path_params["id"])
@@ -190,9 +195,15 @@ def _bare_app(sql: _Statements) -> Starlette:
         limit = int(request.query_params.get("limit", "50"))
         return RecordsResponse({"items": sql.deals(stage, limit)})
 
+    def threaded(function: Callable[[Request], Response]) -> Callable[[Request], Any]:
+        async def run(request: Request) -> Response:
+            return await threads.run(function, request)
+
+        return run
+
     return Starlette(
         routes=[
-            Route(f"{BARE}deal/{{id}}", deal, methods=["GET"]),
-            Route(f"{BARE}deals", deals, methods=["GET"]),
+            Route(f"{BARE}deal/{{id}}", threaded(deal), methods=["GET"]),
+            Route(f"{BARE}deals", threaded(deals), methods=["GET"]),
         ]
     )

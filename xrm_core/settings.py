@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     rate_burst: int = Field(60, ge=1)
     #: The largest request body accepted, in bytes.
     max_body: int = Field(10 * 1024 * 1024, ge=1024)
+    #: API calls worked on at once, each in a thread (see xrm_core/api/threads.py).
+    api_threads: int = Field(2, ge=1, le=64)
 
     @classmethod
     def settings_customise_sources(

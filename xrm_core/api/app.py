@@ -27,6 +27,7 @@ import admin_ui
 from xrm_core.api.endpoint import Call, endpoint
 from xrm_core.api.problems import internal_error, problem
 from xrm_core.api.ratelimit import RateLimiter, RateLimitMiddleware
+from xrm_core.api.threads import ServiceThreads
 from xrm_core.graphql.endpoint import routes as graphql_routes
 from xrm_core.plugins.startup import start
 from xrm_core.settings import Settings, load_settings
@@ -79,6 +80,7 @@ def create_app(
     )
     app.state.xrm = served
     app.state.settings = settings
+    app.state.api_threads = ServiceThreads(settings.api_threads)
     return app
 
 

@@ -3,9 +3,9 @@
 The service layer is synchronous (decision: "core is synchronous"), so an
 endpoint reads the request body on the event loop and then does everything
 else — authentication, the service calls, turning errors into problem details —
-in Starlette's thread pool, under the request's correlation id (the
-``X-Request-Id`` header when the client sends a sane one, else a new id), which
-the audit log, events and the response all carry.
+in one of the app's API threads (:mod:`xrm_core.api.threads`), under the
+request's correlation id (the ``X-Request-Id`` header when the client sends a
+sane one, else a new id), which the audit log, events and the response all carry.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from xrm_core.api.inputs import only_parameters
 from xrm_core.api.problems import from_error, problem
 from xrm_core.api.responses import RecordsResponse
 from xrm_core.api.streams import RequestBody
+from xrm_core.api.threads import run_call
 from xrm_core.context import correlated
 from xrm_core.errors import AuthenticationFailed
 from xrm_core.xrm import XRM
@@ -72,7 +73,7 @@ def endpoint(
             body = await _json_body(request)
         except _BadBody as bad:
             return bad.response
-        return await run_in_threadpool(_serve, request, body, handler, status, taken)
+        return await run_call(request, _serve, request, body, handler, status, taken)
 
     run.__name__ = run.__qualname__ = getattr(handler, "__name__", "endpoint")
     run.__doc__ = handler.__doc__
@@ -88,7 +89,8 @@ def upload_endpoint(
     (:class:`~xrm_core.api.streams.RequestBody`): nothing is read before the
     token and the ``query`` parameters (as for :func:`endpoint`) are checked,
     and the handler reads the body as the client sends it, so an upload of any
-    size takes the memory of one chunk.
+    size takes the memory of one chunk. It runs in Starlette's thread pool,
+    not in the API threads (:mod:`~xrm_core.api.threads`): it waits on the client.
     """
     taken = frozenset(query)
 

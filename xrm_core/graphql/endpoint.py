@@ -4,7 +4,7 @@ A request is ``POST`` with a JSON body ``{"query", "variables", "operationName"}
 (or ``GET`` with those as query parameters, for queries only), authenticated
 with an API token as ``Authorization: Bearer <token>``, as everywhere in the API.
 The whole request — the token, the schema, the operation — is worked out in one
-trip to the thread pool, as a REST call is (the core is synchronous): the
+trip to an API thread, as a REST call is (the core is synchronous): the
 operation runs on the worker thread's own event loop and makes its service
 calls directly, and data loaders gather the nested reads of one level into one
 call each.
@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from graphql import GraphQLError
 from starlette.requests import Request
@@ -43,9 +43,10 @@ from xrm_core.api.endpoint import (
 )
 from xrm_core.api.problems import retry_after, status_of
 from xrm_core.api.responses import RecordsResponse
+from xrm_core.api.threads import run_call
 from xrm_core.context import correlated, correlation_id
 from xrm_core.errors import AuthenticationFailed, XRMError
-from xrm_core.graphql.loaders import Loaders, call, run_here
+from xrm_core.graphql.loaders import Loaders, run_here
 from xrm_core.graphql.schema import SchemaCache
 from xrm_core.xrm import XRM
 
@@ -97,7 +98,7 @@ class GraphQLEndpoint:
 
     async def _answer(self, request: Request) -> Response:
         query, variables, operation = await _operation(request)
-        return cast(Response, await call(self._answer_here, request, query, variables, operation))
+        return await run_call(request, self._answer_here, request, query, variables, operation)
 
     def _answer_here(
         self, request: Request, query: str, variables: dict[str, Any] | None, operation: str | None
