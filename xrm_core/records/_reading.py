@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from xrm_core.errors import AccessDenied, Problem, QueryError, RecordNotFound, shown
@@ -46,10 +47,13 @@ def get(
     allowed = service._access("read")
     statement = _get_statement(service, allowed)
     with service.db.transaction(write=False) as conn:
-        row = conn.execute(statement, {"id": rid, **allowed.params}).mappings().first()
+        result = conn.execute(statement, {"id": rid, **allowed.params})
+        row = result.first()
         if row is None:
             raise RecordNotFound(f"no {service.entity} with id {rid}", details={"id": str(rid)})
-        record = service._hide(service.to_record(row))
+        # Rows as tuples: a mapping per row costs a tenth of a read by id.
+        shape = service.metadata.derived(service.entity, "shape", Shape.of)
+        record = service._hide(shape.reader(list(result.keys()))(row))
         if expand:
             _expand(service, conn, [record], list(enumerate(listed(expand, "/expand"))))
     return _pick(record, selected)
@@ -210,10 +214,17 @@ def _get_statement(service: RecordService, allowed: Access) -> sa.Select[Any]:
         query = sa.select(table).where(table.c.id == sa.bindparam("id"))
         return query if allowed.where is None else query.where(allowed.where)
 
+    return _cached(service, "gets", allowed, build)
+
+
+def _cached(
+    service: RecordService, kind: str, allowed: Access, build: Callable[[], sa.Select[Any]]
+) -> sa.Select[Any]:
+    """``build()``, kept per definition version and shape of the caller's predicate."""
     if allowed.key is None:
         return build()
     cache: dict[tuple[Any, ...], sa.Select[Any]]
-    cache = service.metadata.derived(service.entity, "gets", lambda _: {})
+    cache = service.metadata.derived(service.entity, kind, lambda _: {})
     found = cache.get(allowed.key)
     if found is None:
         found = cache[allowed.key] = build()
@@ -308,18 +319,45 @@ def _expand_field(
 
 
 def _fetch(service: RecordService, conn: Connection, ids: Iterable[uuid.UUID]) -> list[Record]:
-    table = service.table()
     id_list = list(ids)
     records: list[Record] = []
     allowed = service._access("read")
     hidden = service._hidden()
+    statement = _ids_statement(service, allowed)
+    shape = service.metadata.derived(service.entity, "shape", Shape.of)
     for start in range(0, len(id_list), _CHUNK):
-        query = sa.select(table).where(table.c.id.in_(id_list[start : start + _CHUNK]))
-        if allowed.where is not None:
-            query = query.where(allowed.where)
-        rows = conn.execute(query, allowed.params).mappings()
-        records.extend(service._hide(service.to_record(r), hidden) for r in rows)
+        params = {_IDS: id_list[start : start + _CHUNK], **allowed.params}
+        result = conn.execute(statement, params)
+        read = shape.reader(list(result.keys()))
+        rows = result.all()  # iterating would fetch the rows one by one
+        records.extend(service._hide(read(row), hidden) for row in rows)
     return records
+
+
+#: The name the ids of :func:`_ids_statement` are bound as.
+_IDS = "xrm_ids"
+
+
+def _ids_statement(service: RecordService, allowed: Access) -> sa.Select[Any]:
+    """The records whose id is one of a list bound as ``xrm_ids``, cached as gets are.
+
+    On PostgreSQL the list is one array (``id = ANY(:xrm_ids)``): the SQL text is
+    the same for any number of ids, so psycopg converts it once. An ``IN`` list
+    is a new text for each number of ids, and over 4 KB (about 60 ids) psycopg
+    converts it anew every time: with 100 lookups, a quarter of a page's time.
+    """
+
+    def build() -> sa.Select[Any]:
+        table = service.table()
+        column = table.c.id
+        if service.db.dialect == "postgresql":
+            ids = sa.bindparam(_IDS, type_=postgresql.ARRAY(column.type))
+            query = sa.select(table).where(column == sa.any_(ids))
+        else:
+            query = sa.select(table).where(column.in_(sa.bindparam(_IDS, expanding=True)))
+        return query if allowed.where is None else query.where(allowed.where)
+
+    return _cached(service, "by_ids", allowed, build)
 
 
 def absent(
