@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import operator
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple, cast
@@ -32,6 +33,7 @@ from typing import Any, NamedTuple, cast
 from graphql import (
     GraphQLEnumType,
     GraphQLLeafType,
+    GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
@@ -90,6 +92,8 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         super().__init__(*args, **kwargs)
         # Per grouped field set (graphql-core memoizes them per selection and type).
         self._plans: dict[int, tuple[GroupedFieldSet, _Plan]] = {}
+        # Per record type and selection (the field details of a list or a lookup).
+        self._completers: dict[tuple[str, int], tuple[FieldDetailsList, Completer | None]] = {}
         self._record_types: dict[int, GraphQLObjectType | None] = {}
         self._kept: list[GraphQLOutputType] = []
         # Field middleware (a Strawberry extension resolving fields) sees every field.
@@ -193,6 +197,34 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
             return results
         return _gather(results, awaitable)
 
+    def complete_list_value(
+        self,
+        return_type: GraphQLList[GraphQLOutputType],
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo[Any],
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        """A list of records completed by their compiled completer in one pass, if it can;
+        else item by item (all of them, when any record is unusual)."""
+        record_type = self._record_type(return_type.of_type)
+        if (
+            record_type is not None
+            and type(result) is list
+            and self._fast
+            and position_context is None
+            and self.get_stream_usage(field_details_list, path) is None
+        ):
+            completer = self._completer(record_type, field_details_list)
+            if completer is not None:
+                done = [completer(item) if type(item) is dict else None for item in result]
+                if None not in done:
+                    return done
+        return super().complete_list_value(
+            return_type, field_details_list, info, path, result, position_context
+        )
+
     def complete_list_item_value(
         self,
         item: Any,
@@ -215,6 +247,12 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
                 item_path,
                 position_context,
             )
+        if position_context is None:
+            completer = self._completer(record_type, field_details_list)
+            done = None if completer is None else completer(item)
+            if done is not None:
+                complete_results.append(done)
+                return False
         try:
             completed = self._record_fields(
                 record_type, field_details_list, item_path, item, position_context
@@ -256,6 +294,11 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         position_context: Any,
     ) -> Any:
         """A lookup's record, read with its page, completed as graphql-core would complete it."""
+        if position_context is None:
+            completer = self._completer(lookup.record_type, details)
+            done = None if completer is None else completer(record)
+            if done is not None:
+                return done
         field_path = Path(path, response_name, parent_type.name)
         try:
             completed = self._record_fields(
@@ -281,6 +324,28 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
             self.handle_field_error(error, field_type, details, field_path)
             return None
 
+    def _completer(
+        self, record_type: GraphQLObjectType, details: FieldDetailsList
+    ) -> Completer | None:
+        """The compiled completer of ``record_type``'s fields selected by ``details``, if any."""
+        key = (record_type.name, id(details))
+        cached = self._completers.get(key)
+        if cached is not None and cached[0] is details:
+            return cached[1]
+        self._completers[key] = (details, None)  # a lookup cycle compiles no further
+        grouped, deferred, _ = self.collect_subfields(record_type, details)
+        completer = None
+        if not deferred:
+            plan = self._plan(record_type, grouped)
+            nested: dict[str, Completer | None] = {
+                f.response_name: self._completer(f.lookup.record_type, f.details)
+                for f in plan.other
+                if f.lookup is not None
+            }
+            completer = compile_completer(plan, nested)
+        self._completers[key] = (details, completer)
+        return completer
+
     def _plan(self, parent_type: GraphQLObjectType, fields: GroupedFieldSet) -> _Plan:
         """How each of ``fields`` of ``parent_type`` is completed."""
         cached = self._plans.get(id(fields))
@@ -297,6 +362,105 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         )
         self._plans[id(fields)] = (fields, plan)
         return plan
+
+
+#: A record's selected fields completed at once: the answer, or None to go field by field.
+Completer = Callable[[dict[str, Any]], "dict[str, Any] | None"]
+
+
+def compile_completer(plan: _Plan, nested: dict[str, Completer | None]) -> Completer | None:
+    """One function answering what :meth:`Executor.execute_fields` answers for a record
+    whose values are all as usual (``nested``: the completers of its lookups' records).
+
+    Straight-line Python, one block per field, with no loop and no call but one
+    to read every value at once and the coercions: a page of records is completed
+    about three times faster. Anything unusual — a value of another type, a missing value of
+    a non-null field, a lookup not read with its page — answers None, and the
+    record goes the field-by-field way, where errors are graphql-core's. None
+    also when a selected field is neither plain nor a lookup with a completer.
+
+    The text is generated once per shape (which fields are plain, coerced,
+    non-null, lookups) and holds only names made here: keys, response names (a
+    client's aliases), types and coercions are bound to it as arguments.
+    """
+    leaves = {entry[0]: entry for entry in plan.leaves}
+    lookups = {f.response_name: f for f in plan.other if f.lookup is not None}
+    shape: list[tuple[Any, ...]] = []
+    values: list[Any] = []
+    for name in plan.order:
+        if name in leaves:
+            _, key, same, coerce, non_null, _ = leaves[name]
+            if same is None and (coerce is None or coerce is _slow):
+                return None
+            shape.append(("leaf", same is not None, coerce is not None, non_null))
+            values += [key, name, same, coerce]
+        elif name in lookups and nested.get(name) is not None:
+            shape.append(("lookup", lookups[name].non_null))
+            values += [lookups[name].key, name, None, nested[name]]
+        else:
+            return None
+    make = _MAKERS.get(tuple(shape))
+    if make is None:
+        make = _maker(shape)
+        if len(_MAKERS) >= _MAX_MAKERS:
+            _MAKERS.clear()
+        _MAKERS[tuple(shape)] = make
+    keys = values[0::4]
+    # One C call reads every value; a record without some key (a secured field hidden
+    # from the caller) is read as dict.get reads it: None.
+    read = operator.itemgetter(*keys) if len(keys) > 1 else lambda record: (record[keys[0]],)
+
+    def read_some(record: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(map(record.get, keys))
+
+    return make(read, read_some, *values, _SLOW)
+
+
+#: Compiled completer factories, by shape (see :func:`compile_completer`).
+_MAKERS: dict[tuple[tuple[Any, ...], ...], Callable[..., Completer]] = {}
+_MAX_MAKERS = 1000
+
+
+def _maker(shape: list[tuple[Any, ...]]) -> Callable[..., Completer]:
+    """``make(read, read_some, K0, N0, S0, C0, K1, ..., SLOW)``: a completer for records
+    of ``shape``. ``read(record)`` answers the values of the keys ``K0, K1, ...`` in
+    order (KeyError if one is missing), ``read_some(record)`` the same with None for those.
+    """
+    arguments = ", ".join(f"K{i}, N{i}, S{i}, C{i}" for i in range(len(shape)))
+    names = "".join(f"v{i}, " for i in range(len(shape)))
+    lines = [f"def make(read, read_some, {arguments}, SLOW):", "    def complete(source):"]
+    lines += ["        try:", f"            {names}= read(source)", "        except KeyError:"]
+    lines += [f"            {names}= read_some(source)"]
+    for i, (kind, *flags) in enumerate(shape):
+        block = _leaf(i, *flags) if kind == "leaf" else _lookup(i, *flags)
+        lines += [f"        {line}" for line in block]
+    answer = ", ".join(f"N{i}: v{i}" for i in range(len(shape)))
+    lines += [f"        return {{{answer}}}", "    return complete"]
+    namespace: dict[str, Any] = {}
+    exec(compile("\n".join(lines), "<xrm record completer>", "exec"), namespace)
+    return cast(Callable[..., Completer], namespace["make"])
+
+
+def _leaf(i: int, same: bool, coerce: bool, non_null: bool) -> list[str]:
+    none = "return None" if non_null else "pass"
+    convert = [f"v{i} = C{i}(v{i})", f"if v{i} is SLOW:", "    return None"]
+    if not coerce:
+        convert = ["return None"]
+    if same:
+        body = [f"if type(v{i}) is not S{i}:", f"    if v{i} is None:", f"        {none}"]
+        body += ["    else:", *(f"        {line}" for line in convert)]
+    else:
+        body = [f"if v{i} is None:", f"    {none}", "else:", *(f"    {line}" for line in convert)]
+    return body
+
+
+def _lookup(i: int, non_null: bool) -> list[str]:
+    # C is the completer of the lookup's record.
+    none = "return None" if non_null else "pass"
+    body = [f"if type(v{i}) is dict:", f"    v{i} = C{i}(v{i})", f"    if v{i} is None:"]
+    body += ["        return None", f"elif v{i} is None:", f"    {none}"]
+    body += ["else:", "    return None"]
+    return body
 
 
 def _field(
