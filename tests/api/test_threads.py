@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -42,7 +43,7 @@ class Probe:
         return {"peak": self.peak}
 
     async def wait_for(self, calls: int) -> None:
-        """Until ``calls`` calls are inside, then until every task waits (on a thread or a place)."""
+        """Until ``calls`` calls are inside, then until every task waits (a thread, a place)."""
         for _ in range(calls):
             await anyio.to_thread.run_sync(self.entered.acquire)
         await anyio.wait_all_tasks_blocked()
@@ -71,23 +72,23 @@ def test_the_app_runs_api_calls_in_its_threads(db_url: str, tmp_path: Path) -> N
         app.router.routes.insert(0, Route("/probe", endpoint(probe), methods=["GET"]))  # type: ignore[attr-defined]
         headers = {"Authorization": f"Bearer {api.clerk_token}"}
 
-        async def main() -> list[httpx.Response]:
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://xrm.test") as client:
-                sent = [
-                    asyncio.ensure_future(client.get("/probe", headers=headers))
-                    for _ in range(CALLS)
-                ]
-                try:
-                    await probe.wait_for(1)
-                    assert probe.inside == 1
-                finally:
-                    probe.gate.set()
-                return await asyncio.gather(*sent)
+        answers = asyncio.run(_send_at_once(app, probe, headers))
 
-        answers = asyncio.run(main())
         assert [a.status_code for a in answers] == [200] * CALLS
         assert probe.peak == 1
+
+
+async def _send_at_once(app: Any, probe: Probe, headers: dict[str, str]) -> list[httpx.Response]:
+    """``CALLS`` requests to the probe at once; only one may be inside it."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://xrm.test") as client:
+        sent = [asyncio.ensure_future(client.get("/probe", headers=headers)) for _ in range(CALLS)]
+        try:
+            await probe.wait_for(1)
+            assert probe.inside == 1
+        finally:
+            probe.gate.set()
+        return await asyncio.gather(*sent)
 
 
 def test_api_threads_is_at_least_one() -> None:
