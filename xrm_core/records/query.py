@@ -21,6 +21,7 @@ import pydantic
 import sqlalchemy as sa
 from pydantic import TypeAdapter
 from pydantic_core import to_jsonable_python
+from sqlalchemy.dialects import postgresql
 
 from xrm_core.errors import AccessDenied, Problem, QueryError, pointer, shown
 from xrm_core.metadata.definition import (
@@ -231,14 +232,18 @@ class QueryBuilder:
         finally:
             self._emit = True
 
-    def _bind(self, col: sa.ColumnElement[Any], value: Any, expanding: bool = False) -> Any:
+    def _bind(
+        self, col: sa.ColumnElement[Any], value: Any, expanding: bool = False, array: bool = False
+    ) -> Any:
         name = f"p{len(self.params)}"
         self.params[name] = value
         if not self._emit:
             return None
         # An INTEGER column (version) compares with any 64-bit value: bound as
         # BIGINT, a value beyond 32 bits matches nothing instead of failing.
-        type_ = _BIGINT if isinstance(col.type, sa.Integer) else col.type
+        type_: Any = _BIGINT if isinstance(col.type, sa.Integer) else col.type
+        if array:
+            type_ = postgresql.ARRAY(type_)
         return sa.bindparam(name, value, type_=type_, expanding=expanding)
 
     def _compile(self, node: Any, at: str, guard: bool, depth: int = 0) -> Any:
@@ -303,6 +308,13 @@ class QueryBuilder:
         field, col, op = resolved.field, resolved.column, cond.op
         if op in ("in", "not_in"):
             values = [coerce(field, v, f"{at}/{i}") for i, v in enumerate(cond.value)]
+            if self.catalog.dialect == "postgresql":
+                # One array, not an IN list: the same SQL text for any number of values,
+                # which psycopg converts once (see records._reading._ids_statement).
+                bound = self._bind(col, values, array=True)
+                if not self._emit:
+                    return None
+                return col == sa.any_(bound) if op == "in" else col != sa.all_(bound)
             bound = self._bind(col, values, expanding=True)
             if not self._emit:
                 return None
