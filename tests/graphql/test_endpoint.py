@@ -1,7 +1,10 @@
-"""The HTTP side of /graphql: body limits, request ids, errors before execution, GET."""
+"""The HTTP side of /graphql: body limits, request ids, errors before execution, GET,
+the loop a request runs on."""
 
 from __future__ import annotations
 
+import selectors
+import socket
 import uuid
 from pathlib import Path
 from typing import Any
@@ -12,6 +15,7 @@ from graphql.language.parser import Parser
 from tests.graphql.conftest import Api
 from xrm_core import XRM
 from xrm_core.errors import PluginError, TooManyAttempts
+from xrm_core.graphql.loaders import _Selector
 
 _QUERY = "{ metadataVersion }"
 
@@ -148,3 +152,20 @@ def test_an_operation_name_the_document_lacks_is_a_bad_request(api: Api, method:
     assert response.headers["x-request-id"]
     empty = api.client.post("/graphql", json={"query": ""}, headers=_headers(api))
     assert empty.status_code == 400
+
+
+def test_a_requests_own_loop_asks_the_kernel_only_when_it_has_nothing_ready() -> None:
+    # Each system call lets go of the GIL, and taking it back from the server's busy loop
+    # costs a request more than a step of its own work (loaders.run_here).
+    left, right = socket.socketpair()
+    selector = _Selector()
+    try:
+        selector.register(left, selectors.EVENT_READ)
+        right.send(b"x")
+        assert selector.select(0) == []  # callbacks are ready: not asked
+        assert [key.fileobj for key, _ in selector.select(None)] == [left]
+        assert [key.fileobj for key, _ in selector.select(5)] == [left]
+    finally:
+        selector.close()
+        left.close()
+        right.close()
