@@ -332,7 +332,6 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         cached = self._completers.get(key)
         if cached is not None and cached[0] is details:
             return cached[1]
-        self._completers[key] = (details, None)  # a lookup cycle compiles no further
         grouped, deferred, _ = self.collect_subfields(record_type, details)
         completer = None
         if not deferred:

@@ -75,9 +75,10 @@ class _Loop:
 def run_here(awaitable: Coroutine[Any, Any, T]) -> T:
     """Run ``awaitable`` to its end on this (worker) thread, its service calls directly.
 
-    The endpoint executes a whole request this way in one trip to the thread
-    pool, as REST does, instead of one trip for the token and one for each
-    level of reads: each trip costs about a tenth of a page of 100 records.
+    The endpoint executes a whole request this way in one of the app's API
+    threads, as REST does, instead of one trip to a thread for the token and
+    one for each level of reads: each trip cost about a tenth of a page of 100
+    records.
     """
     held: _Loop | None = getattr(_threads, "held", None)
     if held is None:
@@ -90,7 +91,8 @@ def run_here(awaitable: Coroutine[Any, Any, T]) -> T:
 
 
 async def call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run a synchronous service call: directly under :func:`run_here`, else in the thread pool."""
+    """Run a synchronous service call: directly under :func:`run_here` (as the endpoint
+    does), else in Starlette's thread pool (a schema executed by other means)."""
     if _here.get():
         return function(*args, **kwargs)
     return await run_in_threadpool(function, *args, **kwargs)

@@ -9,8 +9,9 @@ Per entity (``contact``, type ``Contact``):
 - per action, ``leadQualify(id, input)`` (no ``id`` for a collection action),
   its input and output as JSON, checked by the action's models.
 
-Each resolver makes one call to a service, in the thread pool, as the
-request's user; the service's errors become GraphQL errors with their codes.
+Each resolver makes one call to a service (``loaders.call``: directly, on the
+request's API thread), as the request's user; the service's errors become
+GraphQL errors with their codes.
 """
 
 from __future__ import annotations
